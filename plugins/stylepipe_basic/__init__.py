@@ -1,0 +1,1 @@
+"""Built-in plugin: ordinary Pillow filters (resize, crop, grayscale, sharpen, ...)."""

@@ -1,0 +1,108 @@
+"""The image transformation network of Johnson, Alahi & Fei-Fei (ECCV 2016).
+
+Layout (paper, supplementary Table 1), with two changes the field adopted since:
+instance normalization instead of batch norm (Ulyanov, Vedaldi & Lempitsky 2016,
+"Instance Normalization: The Missing Ingredient for Fast Stylization") and
+nearest-neighbour upsampling followed by a convolution instead of fractionally
+strided convolutions (Odena, Dumoulin & Olah 2016, "Deconvolution and Checkerboard
+Artifacts"). Reflection padding avoids border artefacts.
+
+Layer names follow pytorch/examples ``fast_neural_style`` so that its checkpoints
+load by name (their stale ``running_mean``/``running_var`` keys are dropped on import).
+
+Input and output are float ``(B, 3, H, W)``; the range is the caller's business (the
+model descriptor maps [0, 1] to what the weights were trained on).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvLayer(nn.Module):
+    """Reflection pad + convolution (same spatial size at stride 1)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv2d = nn.Conv2d(c_in, c_out, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2d(self.pad(x))
+
+
+class UpsampleConvLayer(nn.Module):
+    """Nearest-neighbour x2 upsampling, then a convolution (no checkerboard)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, upsample: int = 2) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.conv = ConvLayer(c_in, c_out, kernel)
+
+    @property
+    def conv2d(self) -> nn.Conv2d:
+        return self.conv.conv2d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        return self.conv(x)
+
+
+def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    """Affine instance norm without running statistics (each image normalised by itself)."""
+    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with instance norm and an identity skip (He et al. 2016)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.in1 = instance_norm(channels)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.in2 = instance_norm(channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.in1(self.conv1(x)))
+        return x + self.in2(self.conv2(y))
+
+
+class TransformerNet(nn.Module):
+    """9x9 conv, two stride-2 convs, ``n_residual`` residual blocks, two x2 upsampling
+    stages, 9x9 conv. ``width`` is the first layer's channel count (32 in the paper;
+    16 gives the half-width fast variant); deeper layers use 2x and 4x that."""
+
+    def __init__(self, width: int = 32, n_residual: int = 5) -> None:
+        super().__init__()
+        w1, w2, w3 = width, width * 2, width * 4
+        self.width, self.n_residual = width, n_residual
+        self.conv1 = ConvLayer(3, w1, 9)
+        self.in1 = instance_norm(w1)
+        self.conv2 = ConvLayer(w1, w2, 3, stride=2)
+        self.in2 = instance_norm(w2)
+        self.conv3 = ConvLayer(w2, w3, 3, stride=2)
+        self.in3 = instance_norm(w3)
+        for i in range(1, n_residual + 1):
+            self.add_module(f"res{i}", ResidualBlock(w3))
+        self.deconv1 = UpsampleConvLayer(w3, w2, 3)
+        self.in4 = instance_norm(w2)
+        self.deconv2 = UpsampleConvLayer(w2, w1, 3)
+        self.in5 = instance_norm(w1)
+        self.deconv3 = ConvLayer(w1, 3, 9)
+        self.relu = nn.ReLU()
+
+    def residual_blocks(self) -> list[ResidualBlock]:
+        return [getattr(self, f"res{i}") for i in range(1, self.n_residual + 1)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.in1(self.conv1(x)))
+        y = self.relu(self.in2(self.conv2(y)))
+        y = self.relu(self.in3(self.conv3(y)))
+        for block in self.residual_blocks():
+            y = block(y)
+        y = self.relu(self.in4(self.deconv1(y)))
+        y = self.relu(self.in5(self.deconv2(y)))
+        return self.deconv3(y)

@@ -1,0 +1,5 @@
+"""``python -m stylepipe``."""
+
+from .cli import entry
+
+entry()

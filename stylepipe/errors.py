@@ -1,0 +1,120 @@
+"""Typed errors and process exit codes.
+
+Library code raises these; only the CLI turns them into messages and exit codes.
+Every error says what failed, where, and (through ``hint``) how to fix it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit status of the ``stylepipe`` command."""
+
+    OK = 0
+    FAILURES = 1  # the batch ran but some images failed
+    USAGE = 2  # bad arguments, pipeline file, plugin or model name
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+
+class StylepipeError(Exception):
+    """Base class of every error stylepipe raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILURES
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    @property
+    def headline(self) -> str:
+        """The error without its hint."""
+        return self.message
+
+    def __str__(self) -> str:
+        return self.headline if not self.hint else f"{self.headline} ({self.hint})"
+
+
+class UsageError(StylepipeError):
+    """The user asked for something that cannot be done as asked."""
+
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(UsageError):
+    """A named thing (filter, model, architecture, plugin) does not exist."""
+
+
+class DuplicateError(StylepipeError):
+    """Two plugins registered the same name in one registry."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ParamError(UsageError):
+    """A filter parameter is unknown, of the wrong type or out of range."""
+
+    def __init__(self, key: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class PipelineError(UsageError):
+    """A pipeline file is invalid; ``location`` reads ``file:step N:key``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        step: int | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.file, self.step, self.key = file, step, key
+
+    @property
+    def location(self) -> str:
+        parts = [self.file or "<pipeline>"]
+        if self.step is not None:
+            parts.append(f"step {self.step}")
+        if self.key is not None:
+            parts.append(self.key)
+        return ":".join(parts)
+
+    @property
+    def headline(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class ImageReadError(StylepipeError):
+    """An input file is not a readable image (corrupt, truncated, empty, too large)."""
+
+
+class ImageWriteError(StylepipeError):
+    """An output image could not be written."""
+
+
+class ModelError(StylepipeError):
+    """Weights or a model manifest are invalid or do not fit the architecture."""
+
+
+class StylepackError(ModelError):
+    """A style pack (folder or .stylepack file) is invalid or unsafe."""
+
+
+class DeviceError(UsageError):
+    """The requested device or precision is unavailable."""
+
+
+class TileOutOfMemory(StylepipeError):
+    """Even the smallest tile did not fit in device memory."""
+
+
+class PluginError(StylepipeError):
+    """Plugins could not be loaded or disagree (for example an unknown hook name)."""
+
+    exit_code = ExitCode.USAGE

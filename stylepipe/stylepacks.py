@@ -1,0 +1,209 @@
+"""Data-only style packs: a folder with ``manifest.json``, safetensors weights and
+optional pictures. Packs are data: nothing in them is ever imported or unpickled.
+
+Folder layout (the user plugin dir holds one folder per pack)::
+
+    <name>/manifest.json        schema below
+    <name>/weights.safetensors  the network's state dict
+    <name>/preview.jpg          optional: a sample photo through the network
+    <name>/style.jpg            optional: thumbnail of the style image
+
+The manifest records name, kind (``style`` or ``sr``), architecture id and its build
+parameters, the input range the weights expect, sha256 of every file, and free-form
+``training``/``metrics``/``license``/``author``/``description`` fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StylepackError
+from .models import ModelSpec
+
+FORMAT = "stylepipe-pack"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+KINDS = ("style", "sr")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise StylepackError(
+            f"invalid model name {name!r}",
+            hint="use 1-64 lowercase letters, digits, '-', '_' or '.'; start with a letter or digit",
+        )
+    return name
+
+
+def validate_manifest(data: Any, *, where: str = MANIFEST) -> dict[str, Any]:
+    """Check the manifest schema; returns it as a dict or raises :class:`StylepackError`."""
+    if not isinstance(data, dict):
+        raise StylepackError(f"{where}: the manifest must be a JSON object")
+    if data.get("format") != FORMAT:
+        raise StylepackError(
+            f"{where}: not a stylepipe pack manifest (format={data.get('format')!r})"
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise StylepackError(
+            f"{where}: unsupported format_version {version!r}",
+            hint=f"this stylepipe reads versions up to {FORMAT_VERSION}; upgrade stylepipe",
+        )
+    required: dict[str, type | tuple[type, ...]] = {
+        "name": str,
+        "kind": str,
+        "architecture": str,
+        "arch_params": dict,
+        "input_range": (int, float),
+        "scale": int,
+        "files": dict,
+    }
+    for key, kind in required.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise StylepackError(f"{where}: field {key!r} is missing or has the wrong type")
+    check_name(data["name"])
+    if data["kind"] not in KINDS:
+        raise StylepackError(f"{where}: kind must be one of {KINDS}, got {data['kind']!r}")
+    files = data["files"]
+    if WEIGHTS not in files:
+        raise StylepackError(f"{where}: files must list {WEIGHTS}")
+    for fname, digest in files.items():
+        if not isinstance(fname, str) or "/" in fname or "\\" in fname or fname.startswith("."):
+            raise StylepackError(f"{where}: bad file name {fname!r} in files")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise StylepackError(f"{where}: sha256 of {fname!r} is not a hex digest")
+    return data
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A style pack on disk."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def weights(self) -> Path:
+        return self.path / WEIGHTS
+
+    def verify(self) -> None:
+        """Every listed file exists and matches its sha256."""
+        for fname, digest in self.manifest["files"].items():
+            target = self.path / fname
+            if not target.is_file():
+                raise StylepackError(f"{self.path}: {fname} is missing")
+            if sha256_file(target) != digest:
+                raise StylepackError(
+                    f"{self.path}: checksum of {fname} does not match the manifest",
+                    hint="the pack is corrupt or was modified; reinstall it",
+                )
+
+    def model_spec(self) -> ModelSpec:
+        m = self.manifest
+        return ModelSpec(
+            name=self.name,
+            kind=m["kind"],
+            architecture=m["architecture"],
+            arch_params=dict(m["arch_params"]),
+            weights=self.weights,
+            manifest=m,
+            scale=int(m["scale"]),
+            summary=str(m.get("description", "")),
+        )
+
+
+def read_pack(folder: Path) -> Pack:
+    """Read and validate a pack folder's manifest (checksums: :meth:`Pack.verify`)."""
+    manifest_path = Path(folder) / MANIFEST
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StylepackError(f"{folder}: no {MANIFEST}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StylepackError(f"{manifest_path}: unreadable manifest: {exc}") from exc
+    return Pack(Path(folder), validate_manifest(data, where=str(manifest_path)))
+
+
+def iter_packs(root: Path) -> Iterator[Pack | StylepackError]:
+    """Each pack folder under ``root`` (sorted), or the error that makes it unusable."""
+    if not root.is_dir():
+        return
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            yield read_pack(folder)
+        except StylepackError as exc:
+            yield exc
+
+
+def write_pack(
+    dest: Path,
+    manifest: Mapping[str, Any],
+    state_dict: Mapping[str, Any],
+    extra_files: Mapping[str, bytes | Path] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Pack:
+    """Write a complete pack folder atomically (built in a temporary sibling, then renamed).
+
+    ``manifest`` holds everything but ``format``, ``format_version`` and ``files``,
+    which are filled in here. Tensors are saved contiguous, on the CPU.
+    """
+    from safetensors.torch import save_file
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not overwrite:
+        raise StylepackError(f"{dest} already exists", hint="use --force to replace it")
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        save_file(tensors, str(staging / WEIGHTS))
+        for fname, content in (extra_files or {}).items():
+            target = staging / fname
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            else:
+                target.write_bytes(content)
+        files = {p.name: sha256_file(p) for p in sorted(staging.iterdir())}
+        full = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files}
+        validate_manifest(full)
+        (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str) + "\n")
+        _replace_dir(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return read_pack(dest)
+
+
+def _replace_dir(staging: Path, dest: Path) -> None:
+    if dest.exists():
+        trash = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(dest, trash)
+        os.replace(staging, dest)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, dest)

@@ -1,0 +1,1 @@
+"""Training of style and super-resolution networks (``stylepipe train``)."""
