@@ -49,7 +49,7 @@ def check_name(name: str) -> str:
     if not NAME_RE.match(name):
         raise StylepackError(
             f"invalid model name {name!r}",
-            hint="use 1-64 lowercase letters, digits, '-', '_' or '.'; start with a letter or digit",
+            hint="1-64 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit",
         )
     return name
 
