@@ -22,16 +22,35 @@ ModelKind = Literal["style", "sr"]
 
 
 @dataclass(frozen=True)
+class TilingPolicy:
+    """How a network may be cut into tiles.
+
+    ``scale``: output size / input size. ``multiple``: tile origins and sizes (input
+    pixels) must be multiples of this (4 for two stride-2 convolutions). ``halo``:
+    context in input pixels each side of a tile, at least the receptive-field radius, so
+    that cropping it leaves exact values. ``global_norm``: the network normalises with
+    whole-image statistics (instance norm), which tiles must share to agree.
+    """
+
+    scale: int = 1
+    multiple: int = 1
+    halo: int = 0
+    global_norm: bool = False
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A network family. ``build(**params)`` returns an ``nn.Module`` taking and giving
     float ``(B, 3, H, W)`` RGB in [0, 1]. ``detect(state_dict)`` may recognise foreign
-    checkpoints and return the build parameters (or ``None``)."""
+    checkpoints and return the build parameters (or ``None``). ``tiling(**params)``
+    gives the :class:`TilingPolicy` of a network built with those parameters."""
 
     id: str
     kind: ModelKind
     build: Callable[..., nn.Module]
     default_params: Mapping[str, Any] = field(default_factory=dict)
     detect: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None
+    tiling: Callable[..., TilingPolicy] = TilingPolicy
     summary: str = ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stylepipe import Architecture, hookimpl
+from stylepipe.models import TilingPolicy
 
 from .network import SRNet
 
@@ -15,6 +16,17 @@ def build(scale: int = 4, width: int = 64, n_residual: int = 4, skip: str = "bic
     return SRNet(scale=scale, width=width, n_residual=n_residual, skip=skip)
 
 
+def tiling_policy(
+    scale: int = 4, width: int = 64, n_residual: int = 4, skip: str = "bicubic"
+) -> TilingPolicy:
+    """Receptive-field radius in input pixels: 9x9 head (4), two 3x3 convs per residual
+    block (2 each), one 3x3 conv per x2 stage (at most 1 each), 9x9 tail at output
+    resolution (ceil(4 / scale)), bicubic skip (2); plus a margin of 2."""
+    stages = {2: 1, 4: 2, 8: 3}[scale]
+    radius = 4 + 2 * n_residual + stages + -(-4 // scale) + 2
+    return TilingPolicy(scale=scale, multiple=1, halo=radius + 2, global_norm=False)
+
+
 @hookimpl
 def register_architectures(register: Callable[[Architecture], None]) -> None:
     register(
@@ -23,6 +35,7 @@ def register_architectures(register: Callable[[Architecture], None]) -> None:
             kind="sr",
             build=build,
             default_params={"scale": 4, "width": 64, "n_residual": 4, "skip": "bicubic"},
+            tiling=tiling_policy,
             summary="Johnson et al. 2016 super-resolution, x4/x8, no normalization",
         )
     )
