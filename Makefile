@@ -22,8 +22,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check stylepipe plugins training tests benchmarks
-	$(BIN)/ruff format --check stylepipe plugins training tests benchmarks
+	$(BIN)/ruff check stylepipe plugins training tests benchmarks samples
+	$(BIN)/ruff format --check stylepipe plugins training tests benchmarks samples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy stylepipe plugins/stylepipe_basic plugins/stylepipe_style plugins/stylepipe_sr plugins/stylepipe_local training/stylepipe_training

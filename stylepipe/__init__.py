@@ -18,6 +18,7 @@ from .errors import (
     ParamError,
     PipelineError,
     PluginError,
+    PluginWarning,
     StylepackError,
     StylepipeError,
     UsageError,
@@ -25,7 +26,15 @@ from .errors import (
 from .filters import Filter, FilterContext, FilterParams, ParamSpec, RuntimeOptions, param
 from .frame import Frame, ImageMetadata
 from .hookspecs import hookimpl
-from .models import Architecture, ModelSpec, load_state_dict
+from .models import (
+    Architecture,
+    LoadedModel,
+    ModelSpec,
+    TilingPolicy,
+    load_model,
+    load_state_dict,
+)
+from .stylepacks import Pack, read_pack
 
 try:
     __version__ = version("stylepipe")
@@ -43,19 +52,25 @@ __all__ = [
     "ImageMetadata",
     "ImageReadError",
     "ImageWriteError",
+    "LoadedModel",
     "ModelError",
     "ModelSpec",
     "NotFoundError",
+    "Pack",
     "ParamError",
     "ParamSpec",
     "PipelineError",
     "PluginError",
+    "PluginWarning",
     "RuntimeOptions",
     "StylepackError",
     "StylepipeError",
+    "TilingPolicy",
     "UsageError",
     "__version__",
     "hookimpl",
+    "load_model",
     "load_state_dict",
     "param",
+    "read_pack",
 ]

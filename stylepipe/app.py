@@ -20,4 +20,6 @@ class App:
     def catalog(self) -> Catalog:
         if self._catalog is None:
             self._catalog = Catalog.build(self.plugins)
+            for message in self._catalog.warnings:
+                self.ui.warn(message)
         return self._catalog

@@ -106,6 +106,13 @@ class StylepackError(ModelError):
     """A style pack (folder or .stylepack file) is invalid or unsafe."""
 
 
+class InvalidPackError(StylepackError):
+    """A pack given as input (``stylepipe install FILE.stylepack``) is invalid or unsafe;
+    nothing was installed. Exit status 2, like any other invalid input."""
+
+    exit_code = ExitCode.USAGE
+
+
 class DeviceError(UsageError):
     """The requested device or precision is unavailable."""
 
@@ -118,3 +125,9 @@ class PluginError(StylepipeError):
     """Plugins could not be loaded or disagree (for example an unknown hook name)."""
 
     exit_code = ExitCode.USAGE
+
+
+class PluginWarning(UserWarning):
+    """Something a plugin skipped while registering (a broken style pack, say). Issue it
+    with ``warnings.warn(message, PluginWarning)`` from a registration hook: the catalog
+    collects it in :attr:`stylepipe.plugins.Catalog.warnings` and the CLI shows it."""

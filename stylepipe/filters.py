@@ -79,6 +79,11 @@ class ParamSpec:
         base = self.type.__name__
         return f"{base} | None" if self.optional else base
 
+    @property
+    def type_name_with_article(self) -> str:
+        """``an int``, ``a float | None``: for messages."""
+        return ("an " if self.type_name[0] in "aeiou" else "a ") + self.type_name
+
     def describe_range(self) -> str:
         if self.choices:
             return "one of " + ", ".join(str(c) for c in self.choices)
@@ -151,7 +156,9 @@ def _convert(spec: ParamSpec, value: Any, from_text: bool) -> Any:
     if value is None:
         if spec.optional:
             return None
-        raise ParamError(spec.name, f"{spec.name} must be a {spec.type_name}, got nothing")
+        raise ParamError(
+            spec.name, f"{spec.name} must be {spec.type_name_with_article}, got nothing"
+        )
     value = _check_type(spec, value)
     if spec.choices is not None and value not in spec.choices:
         raise ParamError(spec.name, f"{spec.name} must be {spec.describe_range()}, got {value!r}")
@@ -179,7 +186,7 @@ def _from_text(spec: ParamSpec, text: str) -> Any:
             return float(stripped)
     except ValueError:
         raise ParamError(
-            spec.name, f"{spec.name} must be a {spec.type_name}, got {text!r}"
+            spec.name, f"{spec.name} must be {spec.type_name_with_article}, got {text!r}"
         ) from None
     return text
 
@@ -192,7 +199,8 @@ def _check_type(spec: ParamSpec, value: Any) -> Any:
     if not ok:
         raise ParamError(
             spec.name,
-            f"{spec.name} must be a {spec.type_name}, got {type(value).__name__} {value!r}",
+            f"{spec.name} must be {spec.type_name_with_article}, "
+            f"got {type(value).__name__} {value!r}",
         )
     return value
 
@@ -209,11 +217,15 @@ class RuntimeOptions:
 @dataclass
 class FilterContext:
     """What a filter gets in :meth:`Filter.setup`: runtime options, the plugin catalog
-    (models, architectures) and a way to warn the user without printing."""
+    (models, architectures) and a way to warn the user without printing.
+    ``select_device`` turns ``runtime.device`` into a ``torch.device``: the engine passes
+    the ``select_device`` hook caller (``hook(requested=...)``); ``None`` uses the
+    built-in rule (:func:`stylepipe.devices.resolve_device`)."""
 
     runtime: RuntimeOptions
     catalog: Catalog
     warn: Callable[[str], None] = lambda message: None
+    select_device: Callable[..., Any] | None = None
 
 
 class Filter:
@@ -235,6 +247,11 @@ class Filter:
     @classmethod
     def from_raw(cls, raw: Mapping[str, Any], *, from_text: bool = False) -> Filter:
         return cls(parse_params(cls.Params, raw, from_text=from_text))
+
+    def check(self, catalog: Catalog) -> None:
+        """Cheap checks against the catalog (for example that a model name exists), run
+        when the pipeline is parsed, before any image is read. Raise :class:`ParamError`
+        naming the key. Default: nothing."""
 
     def setup(self, ctx: FilterContext) -> None:
         """Prepare for a batch (load weights, pick a device). Default: nothing."""

@@ -9,10 +9,12 @@ import is recorded in :attr:`Plugins.failures` and skipped.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, PluginWarning, StylepipeError
 from .filters import Filter
 from .models import Architecture, ModelSpec
 from .registry import Registry
@@ -96,7 +98,16 @@ class Plugins:
         names = [impl.plugin_name for impl in caller.get_hookimpls()]
         for name in names:
             others = [p for n, p in self.pm.list_name_plugin() if n != name and p is not None]
-            self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**make_kwargs(name))
+            call = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+            try:
+                call(**make_kwargs(name))
+            except StylepipeError:
+                raise
+            except Exception as exc:  # a plugin bug: name the plugin instead of a traceback
+                raise PluginError(
+                    f"plugin {name!r} failed in {hook_name}: {type(exc).__name__}: {exc}",
+                    hint="fix or uninstall the plugin, or leave it out with " + LOAD_ENV,
+                ) from exc
 
 
 def load_plugins(*, entry_points: bool = True) -> Plugins:
@@ -105,7 +116,9 @@ def load_plugins(*, entry_points: bool = True) -> Plugins:
     pm.add_hookspecs(hookspecs)
     plugins = Plugins(pm)
     for module_name in DEFAULT_PLUGINS:
-        _register_module(plugins, module_name, lambda m=module_name: importlib.import_module(m))
+        _register_module(
+            plugins, module_name, functools.partial(importlib.import_module, module_name)
+        )
     if entry_points:
         _load_entry_points(plugins)
     try:
@@ -132,6 +145,10 @@ def _load_entry_points(plugins: Plugins) -> None:
         if allowed is not None and ep.name not in allowed and dist_name not in allowed:
             continue
         if plugins.pm.has_plugin(ep.name):
+            owner = "a built-in plugin" if ep.name in DEFAULT_PLUGINS else "another package"
+            plugins.failures.append(
+                PluginFailure(ep.name, f"entry point name already used by {owner}; skipped")
+            )
             continue
         if ep.dist is not None:
             plugins.dists[ep.name] = (ep.dist.name, ep.dist.version)
@@ -148,22 +165,38 @@ def _register_module(plugins: Plugins, name: str, load: Callable[[], object]) ->
 
 @dataclass
 class Catalog:
-    """Everything the plugins registered, by kind, with the source plugin of each item."""
+    """Everything the plugins registered, by kind, with the source plugin of each item.
+    ``warnings``: the :class:`PluginWarning` messages plugins issued while registering
+    (for example style packs they skipped), for the CLI to show."""
 
     filters: Registry[type[Filter]]
     architectures: Registry[Architecture]
     models: Registry[ModelSpec]
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, plugins: Plugins) -> Catalog:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PluginWarning)
+            catalog = cls._build(plugins)
+        for item in caught:
+            if issubclass(item.category, PluginWarning):
+                catalog.warnings.append(str(item.message))
+            else:  # not ours to collect: let it through as Python would have
+                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+        return catalog
+
+    @classmethod
+    def _build(cls, plugins: Plugins) -> Catalog:
         catalog = cls(
             filters=Registry("filter"),
             architectures=Registry("architecture"),
             models=Registry("model", unique_names=False),
         )
 
-        def binder(add: Callable[[str, Any, str], None]) -> Callable[[str], dict[str, Any]]:
-            return lambda source: {"register": lambda item: add(source, item)}
+        def binder(add: Callable[[str, Any], None]) -> Callable[[str], dict[str, Any]]:
+            # a partial (not a lambda) so that STYLEPIPE_TRACE_PLUGINS shows the plugin
+            return lambda source: {"register": functools.partial(add, source)}
 
         plugins.call_per_plugin(
             "register_filters",

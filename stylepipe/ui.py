@@ -8,12 +8,28 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from .errors import StylepipeError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from .engine import BatchSummary
 
 
 class UI:
@@ -69,6 +85,124 @@ class UI:
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         (self.out if to_stdout else self.err).print(table)
+
+    def picture(self, image: PILImage, *, columns: int = 48) -> bool:
+        """A small rendering of ``image`` on stdout when it is a terminal: each character
+        cell is an upper half block coloured with two pixels (foreground above,
+        background below). Returns False, printing nothing, when stdout is not a terminal."""
+        if not self.out.is_terminal:
+            return False
+        import numpy as np
+        from PIL import Image
+        from rich.color import Color
+        from rich.style import Style
+
+        rgb = image.convert("RGB")
+        width = max(1, min(columns, self.out.width, rgb.width))
+        height = max(2, round(rgb.height * width / rgb.width / 2) * 2)
+        pixels = np.asarray(rgb.resize((width, height), Image.Resampling.BOX)).tolist()
+        text = Text()
+        for y in range(0, height, 2):
+            for x in range(width):
+                top, bottom = pixels[y][x], pixels[y + 1][x]
+                style = Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom))
+                text.append("\u2580", style=style)
+            text.append("\n")
+        self.out.print(text, end="")
+        return True
+
+    def batch_progress(self, total: int) -> BatchProgress:
+        """A progress display on stderr for ``total`` files (silent when quiet)."""
+        return BatchProgress(self.err, total, enabled=not self.quiet)
+
+    def batch_summary(self, summary: BatchSummary) -> None:
+        """Counts, speed and one line per failure, on stderr. Failures and an
+        interruption are shown even when quiet."""
+        if not self.quiet or summary.failed or summary.interrupted:
+            self.err.print(_summary_line(summary), markup=False, highlight=False)
+        if summary.failures:
+            table = Table(title="failures", header_style="bold", title_justify="left")
+            table.add_column("file", overflow="fold")
+            table.add_column("reason", overflow="fold")
+            for failure in summary.failures:
+                table.add_row(str(failure.source), failure.reason)
+            self.err.print(table)
+        if summary.interrupted:
+            self.err.print(
+                f"[yellow]interrupted:[/yellow] {summary.remaining} file(s) not processed; "
+                "run the same command with --skip-existing to finish"
+            )
+
+
+def _summary_line(summary: BatchSummary) -> str:
+    parts = [f"{summary.done} done"]
+    if summary.skipped:
+        parts.append(f"{summary.skipped} skipped (output exists)")
+    parts.append(f"{summary.failed} failed")
+    left_out = []
+    if summary.hidden:
+        left_out.append(f"{summary.hidden} hidden")
+    if summary.non_images:
+        left_out.append(f"{summary.non_images} not images")
+    if left_out:
+        parts.append("ignored: " + ", ".join(left_out))
+    speed = f"{summary.elapsed:.1f} s"
+    if summary.done:
+        speed += f", {summary.images_per_second:.2f} images/s"
+    return f"{', '.join(parts)} of {summary.total} files ({speed})"
+
+
+class _RateColumn(ProgressColumn):
+    """Images per second (rich's speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- img/s" if speed is None else f"{speed:.2f} img/s", style="cyan")
+
+
+class BatchProgress:
+    """Files done/total, bar, images/s, ETA and the current file; a context manager."""
+
+    def __init__(self, console: Console, total: int, *, enabled: bool = True) -> None:
+        self._progress: Progress | None = None
+        if enabled:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[current]}", markup=False),
+                console=console,
+                transient=False,
+            )
+            self._task = self._progress.add_task("processing", total=total, current="")
+
+    def __enter__(self) -> BatchProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, current="")
+            self._progress.stop()
+
+    def current(self, name: str) -> None:
+        """Show the file being filtered now."""
+        if self._progress is not None:
+            self._progress.update(self._task, current=name)
+
+    def advance(self, status: str) -> None:
+        """One more file finished (done, skipped or failed)."""
+        if self._progress is not None:
+            self._progress.advance(self._task)
 
 
 def _escape(text: str) -> str:

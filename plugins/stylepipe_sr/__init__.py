@@ -1,15 +1,25 @@
-"""Built-in plugin: the Johnson et al. x4/x8 super-resolution networks and ``upscale``."""
+"""Built-in plugin: the Johnson et al. x4/x8 super-resolution networks and ``upscale``.
+
+Bundled models live as data-only pack folders in this package's ``models/`` directory
+(``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is registered
+as ``stylepipe_sr/<name>``, and the first by name of each scale is the ``upscale``
+filter's default for that scale. The folder may be empty or absent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from stylepipe import Architecture, hookimpl
+from stylepipe import Architecture, Filter, ModelSpec, hookimpl
 from stylepipe.models import TilingPolicy
+from stylepipe.packfolders import register_pack_folder
 
+from .filter import UpscaleFilter
 from .network import SRNet
 
 ARCHITECTURE_ID = "johnson-sr"
+BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def build(scale: int = 4, width: int = 64, n_residual: int = 4, skip: str = "bicubic") -> SRNet:
@@ -21,10 +31,11 @@ def tiling_policy(
 ) -> TilingPolicy:
     """Receptive-field radius in input pixels: 9x9 head (4), two 3x3 convs per residual
     block (2 each), one 3x3 conv per x2 stage (at most 1 each), 9x9 tail at output
-    resolution (ceil(4 / scale)), bicubic skip (2); plus a margin of 2."""
+    resolution (ceil(4 / scale)), bicubic skip (2); plus a margin of 2. The smallest
+    input is 5 pixels, for the head's 4-pixel reflection pad."""
     stages = {2: 1, 4: 2, 8: 3}[scale]
     radius = 4 + 2 * n_residual + stages + -(-4 // scale) + 2
-    return TilingPolicy(scale=scale, multiple=1, halo=radius + 2, global_norm=False)
+    return TilingPolicy(scale=scale, multiple=1, halo=radius + 2, global_norm=False, min_size=5)
 
 
 @hookimpl
@@ -39,3 +50,13 @@ def register_architectures(register: Callable[[Architecture], None]) -> None:
             summary="Johnson et al. 2016 super-resolution, x4/x8, no normalization",
         )
     )
+
+
+@hookimpl
+def register_filters(register: Callable[[type[Filter]], None]) -> None:
+    register(UpscaleFilter)
+
+
+@hookimpl
+def register_models(register: Callable[[ModelSpec], None]) -> None:
+    register_pack_folder(BUNDLED_MODELS, register, kind="sr")

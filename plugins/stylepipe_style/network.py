@@ -16,6 +16,8 @@ model descriptor maps [0, 1] to what the weights were trained on).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -33,20 +35,19 @@ class ConvLayer(nn.Module):
 
 
 class UpsampleConvLayer(nn.Module):
-    """Nearest-neighbour x2 upsampling, then a convolution (no checkerboard)."""
+    """Nearest-neighbour x2 upsampling, then a reflection-padded convolution (no
+    checkerboard). The convolution is a direct child named ``conv2d`` so that the state
+    dict keys (``deconv1.conv2d.weight``) are those of pytorch/examples."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, upsample: int = 2) -> None:
         super().__init__()
         self.upsample = upsample
-        self.conv = ConvLayer(c_in, c_out, kernel)
-
-    @property
-    def conv2d(self) -> nn.Conv2d:
-        return self.conv.conv2d
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv2d = nn.Conv2d(c_in, c_out, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.interpolate(x, scale_factor=self.upsample, mode="nearest")
-        return self.conv(x)
+        return self.conv2d(self.pad(x))
 
 
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
@@ -98,11 +99,42 @@ class TransformerNet(nn.Module):
         return [getattr(self, f"res{i}") for i in range(1, self.n_residual + 1)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.in1(self.conv1(x)))
-        y = self.relu(self.in2(self.conv2(y)))
-        y = self.relu(self.in3(self.conv3(y)))
+        y = self.encode(x)
         for block in self.residual_blocks():
             y = block(y)
+        return self.decode(y)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Image -> stride-4 trunk features (``4 * width`` channels)."""
+        y = self.relu(self.in1(self.conv1(x)))
+        y = self.relu(self.in2(self.conv2(y)))
+        return self.relu(self.in3(self.conv3(y)))
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """Trunk features -> image."""
         y = self.relu(self.in4(self.deconv1(y)))
         y = self.relu(self.in5(self.deconv2(y)))
         return self.deconv3(y)
+
+    def tiling_segments(self) -> list[Any]:
+        """The network as encoder, residual blocks and decoder for tiled inference, which
+        can then keep the stride-4 trunk (8 values per input pixel at the paper's width)
+        on the host instead of recomputing the encoder for the whole-image statistics of
+        every later instance-norm layer (see :class:`stylepipe.tiling.TileSegment`).
+        Halos are receptive-field radii in each segment's input pixels: 9x9 + 3x3/2 +
+        3x3/2 reach 7 image pixels (8 on the stride grid); a block's two 3x3 convs 2
+        trunk pixels; the decoder's two nearest-x2 + 3x3 stages and 9x9 stay within 3."""
+        from stylepipe.tiling import TileSegment
+
+        w3 = 4 * self.width
+        encoder = nn.ModuleList([self.conv1, self.in1, self.conv2, self.in2, self.conv3, self.in3])
+        decoder = nn.ModuleList([self.deconv1, self.in4, self.deconv2, self.in5, self.deconv3])
+        blocks = [
+            TileSegment(b, b, scale=(1, 1), multiple=1, halo=2, channels=w3, residual=True)
+            for b in self.residual_blocks()
+        ]
+        return [
+            TileSegment(self.encode, encoder, scale=(1, 4), multiple=4, halo=8, channels=w3),
+            *blocks,
+            TileSegment(self.decode, decoder, scale=(4, 1), multiple=1, halo=3, channels=3),
+        ]

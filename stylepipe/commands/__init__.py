@@ -10,7 +10,17 @@ import importlib
 
 from ..hookspecs import hookimpl
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "check",
+    "run",
+    "filters_cmd",
+    "import_model",
+    "plugins_cmd",
+    "export",
+    "install",
+    "package",
+    "models_cmd",
+)
 
 
 @hookimpl

@@ -1,0 +1,113 @@
+"""The ``style`` filter: fast neural style transfer with a trained transformer network
+(Johnson, Alahi & Fei-Fei 2016).
+
+Grayscale inputs are stylized as RGB (the gray repeated) and come out RGB, since a
+style brings colour. Alpha is kept unchanged. ``work_size`` sets the resolution the
+network sees: its strokes have a fixed size in pixels, so stylizing a 4000-pixel photo at
+1024 and resizing back gives the coarse strokes of the style image, while 0 (native) gives
+fine ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from stylepipe import Filter, FilterContext, FilterParams, Frame, ParamError, param
+from stylepipe.models import LoadedModel, open_model, pick_model
+
+from .color import fit_longest, keep_colors, resize
+
+if TYPE_CHECKING:
+    from stylepipe.plugins import Catalog
+
+BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ are the default
+MIN_WORK_SIZE = 16
+
+
+@dataclass(frozen=True)
+class StyleParams(FilterParams):
+    """Parameters of :class:`StyleFilter`."""
+
+    model: str | None = param(
+        None,
+        help="style model, NAME or SOURCE/NAME (default: the first bundled style); "
+        "`stylepipe models --kind style` lists them",
+    )
+    strength: float = param(
+        1.0, help="blend with the input: 0 = unchanged, 1 = fully stylized", min=0.0, max=1.0
+    )
+    preserve_color: bool = param(
+        False, help="keep the input's colours: stylize the luminance only (Gatys et al. 2016)"
+    )
+    work_size: int = param(
+        0,
+        help="stylize with the longest side at this many pixels, then resize back; larger "
+        "gives finer strokes (0: the image's own size)",
+        min=0,
+        max=16384,
+    )
+
+    def validate(self) -> None:
+        if 0 < self.work_size < MIN_WORK_SIZE:
+            raise ParamError(
+                "work_size",
+                f"work_size={self.work_size} is too small",
+                hint=f"use 0 (native size) or at least {MIN_WORK_SIZE}",
+            )
+
+
+class StyleFilter(Filter):
+    """Stylizes each image with a trained style model. Grayscale comes out RGB; alpha is
+    kept. Example: --filter style:model=mosaic,strength=0.8,work_size=1024"""
+
+    name = "style"
+    summary = "fast neural style transfer (Johnson et al. 2016) with a trained style model"
+    Params = StyleParams
+
+    def __init__(self, params: FilterParams | None = None) -> None:
+        super().__init__(params)
+        self.model: LoadedModel | None = None
+
+    @property
+    def style_params(self) -> StyleParams:
+        assert isinstance(self.params, StyleParams)
+        return self.params
+
+    def check(self, catalog: Catalog) -> None:
+        """The model exists and is a style model (or a bundled default exists)."""
+        pick_model(catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+
+    def setup(self, ctx: FilterContext) -> None:
+        """Load the model once for the batch on the runtime's device and precision."""
+        entry = pick_model(ctx.catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+        self.model = open_model(ctx, entry.item)
+
+    def apply(self, frame: Frame) -> Frame:
+        p = self.style_params
+        rgb = frame.rgb()
+        if p.strength == 0.0:
+            return frame.replace(pixels=np.array(rgb, dtype=np.float32, copy=True))
+        if self.model is None:
+            raise RuntimeError("style: apply() called before setup()")
+        content = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+        stylized = self.stylize(content)
+        if p.preserve_color:
+            stylized = keep_colors(content, stylized)
+        if p.strength < 1.0:
+            stylized = torch.lerp(content, stylized, p.strength)
+        out = stylized[0].permute(1, 2, 0).clamp_(0.0, 1.0).numpy()
+        return frame.replace(pixels=np.ascontiguousarray(out, dtype=np.float32))
+
+    def stylize(self, content: torch.Tensor) -> torch.Tensor:
+        """Run the model at ``work_size`` (if set) and bring the result back to the
+        content's size."""
+        assert self.model is not None
+        height, width = int(content.shape[-2]), int(content.shape[-1])
+        work = content
+        if self.style_params.work_size:
+            work = resize(content, *fit_longest(height, width, self.style_params.work_size))
+        return resize(self.model(work), height, width)

@@ -1,0 +1,157 @@
+"""``stylepipe run``: apply a pipeline to files, folders and globs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..app import App
+from ..errors import UsageError
+from ..image_io import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+
+EPILOG = f"""\
+examples:
+  stylepipe run photos -o out --filter resize:scale=0.5
+  stylepipe run photos -o out --recursive -p web.toml
+  stylepipe run 'shots/**/*.png' -o out --filter grayscale --filter sharpen --format webp
+  stylepipe run photos -o out -p style.toml --skip-existing     finish an interrupted batch
+  stylepipe run scan.tif -o out --filter autocontrast --max-pixels 0
+
+Outputs mirror the input tree under -o; the name template fields are {{stem}}, {{ext}}
+and {{filter}} (default {{stem}}{{ext}}). An existing output is a per-file failure unless
+--skip-existing or --overwrite; an input file is never overwritten. Hidden files and
+files without an image suffix are left out and counted. EXIF (orientation applied and
+reset), ICC profile and DPI are kept unless --strip-metadata; 16-bit PNG/TIFF stay
+16-bit; JPEG output puts transparent areas on white. Animated images: first frame.
+--max-pixels defaults to {DEFAULT_MAX_PIXELS:,} pixels (Pillow's guard).
+
+exit status: 0 all done or skipped, 1 some files failed, 2 usage error, 130 interrupted.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    """Add ``run`` to the command line."""
+    parser = subparsers.add_parser(
+        "run",
+        help="apply a pipeline to images",
+        description="Apply a pipeline (-p FILE, or --filter steps) to image files, folders "
+        "and quoted glob patterns, writing to the -o folder.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
+    steps = parser.add_argument_group("pipeline (exactly one of)")
+    steps.add_argument("-p", "--pipeline", type=Path, metavar="FILE", help="pipeline TOML")
+    steps.add_argument(
+        "--filter",
+        action="append",
+        dest="filters",
+        metavar="SPEC",
+        help="NAME[:key=value,...]; repeat to chain steps in order",
+    )
+    _add_batch_options(parser)
+    _add_output_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_batch_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("batch")
+    group.add_argument("--recursive", action="store_true", help="walk subfolders")
+    existing = group.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--skip-existing", action="store_true", help="leave outputs that exist alone"
+    )
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    group.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress; errors only")
+    group.add_argument(
+        "--max-pixels",
+        type=_non_negative,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images with more pixels (decompression bombs); 0 = no limit",
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output and runtime (override the pipeline file)")
+    group.add_argument(
+        "--format", help="png, jpeg, webp or tiff (default: the input's; others become png)"
+    )
+    group.add_argument("--quality", metavar="1-100", help="JPEG/WebP quality")
+    group.add_argument("--compression", metavar="0-9", help="PNG compression level")
+    group.add_argument("--name", metavar="TEMPLATE", help="e.g. '{stem}_{filter}{ext}'")
+    group.add_argument("--strip-metadata", action="store_true", help="drop EXIF, ICC and DPI")
+    group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    group.add_argument("--precision", help="auto, fp32, bf16 or fp16")
+    group.add_argument("--tile", metavar="N", help="input pixels per tile, 0 = whole, or auto")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no limit) or more")
+    return value
+
+
+def run(args: argparse.Namespace, app: App) -> int:
+    """Build the pipeline, run the batch, show the summary; returns the exit status."""
+    from ..engine import BatchOptions, run_batch
+
+    if args.quiet:
+        app.ui.quiet = True
+    pipeline = _pipeline(args, app)
+    options = BatchOptions(
+        recursive=args.recursive,
+        skip_existing=args.skip_existing,
+        overwrite=args.overwrite,
+        fail_fast=args.fail_fast,
+        strip_metadata=args.strip_metadata,
+        max_pixels=args.max_pixels,
+    )
+    summary = run_batch(app, pipeline, args.inputs, args.output, options)
+    app.ui.batch_summary(summary)
+    return int(summary.exit_code)
+
+
+def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
+    from ..pipeline import load_pipeline, pipeline_from_filter_specs, with_overrides
+
+    if (args.pipeline is None) == (not args.filters):
+        raise UsageError(
+            "give exactly one of -p/--pipeline FILE or --filter SPEC",
+            hint="e.g. --filter resize:scale=0.5, or -p pipeline.toml",
+        )
+    if args.pipeline is not None:
+        pipeline = load_pipeline(args.pipeline, app.catalog)
+    else:
+        pipeline = pipeline_from_filter_specs(args.filters, app.catalog)
+    tile_auto = args.tile is not None and args.tile.strip().lower() == "auto"
+    pipeline = with_overrides(
+        pipeline,
+        output={
+            "format": args.format,
+            "quality": args.quality,
+            "compression": args.compression,
+            "name": args.name,
+        },
+        runtime={
+            "device": args.device,
+            "precision": args.precision,
+            "tile": None if tile_auto else args.tile,
+        },
+        from_text=True,
+    )
+    if tile_auto:  # "auto" is None, which with_overrides reads as "not given"
+        runtime = dataclasses.replace(pipeline.runtime, tile=None)
+        pipeline = dataclasses.replace(pipeline, runtime=runtime)
+    return pipeline

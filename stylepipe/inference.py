@@ -1,0 +1,73 @@
+"""Helpers of the model descriptor (:class:`stylepipe.models.LoadedModel`): how an image
+is padded for a network, and the check of reduced-precision output."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from .tileio import Sink
+
+
+class CheckedSink:
+    """Passes output bands on while watching for what reduced precision can break:
+    NaN/Inf, and an output of one flat colour (overflow saturating every pixel)."""
+
+    def __init__(self, sink: Sink, white: float) -> None:
+        self.sink, self.white = sink, white
+        self.finite = True
+        self.low, self.high = float("inf"), float("-inf")
+
+    def __call__(self, top: int, band: torch.Tensor) -> None:
+        import torch
+
+        if self.finite and not bool(torch.isfinite(band).all()):
+            self.finite = False
+        if self.finite:
+            self.low = min(self.low, float(band.amin()))
+            self.high = max(self.high, float(band.amax()))
+        self.sink(top, band)
+
+    def problem(self, *, flat_input: bool) -> str | None:
+        """Why the output cannot be right, or ``None``."""
+        if not self.finite:
+            return "has NaN or Inf values"
+        low, high = (min(max(v, 0.0), self.white) for v in (self.low, self.high))
+        if high - low <= 1e-6 * self.white and not flat_input:
+            return "is blank (one flat colour)"
+        return None
+
+
+def plan_padding(
+    height: int, width: int, multiple: int, min_size: int = 1
+) -> tuple[tuple[int, int], tuple[int, int], str]:
+    """How to pad a ``height`` x ``width`` image for a network: the padded (height,
+    width), multiples of ``multiple`` and at least ``min_size``; the (top, left) offset
+    of the original, the padding split evenly between opposite sides; and the mode,
+    ``reflect``, or ``replicate`` where the image is too small to reflect that far."""
+
+    def target(n: int) -> int:
+        n = max(n, min_size, 1)
+        return -(-n // multiple) * multiple
+
+    ph, pw = target(height) - height, target(width) - width
+    top, left = ph // 2, pw // 2
+    fits = max(left, pw - left) < width and max(top, ph - top) < height
+    return (height + ph, width + pw), (top, left), "reflect" if fits else "replicate"
+
+
+def pad_to_fit(
+    x: torch.Tensor, multiple: int, min_size: int = 1
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``(B, C, H, W)`` padded as :func:`plan_padding` says (what the descriptor feeds the
+    network, made real); returns the padded tensor and the (top, left) offset."""
+    import torch.nn.functional as F
+
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    (ph, pw), (top, left), mode = plan_padding(h, w, multiple, min_size)
+    if (ph, pw) == (h, w):
+        return x, (0, 0)
+    pads = (left, pw - w - left, top, ph - h - top)
+    return F.pad(x, pads, mode=mode), (top, left)

@@ -1,0 +1,93 @@
+"""A trained style travels: train (or write) a pack, export it, install it into a
+second STYLEPIPE_HOME and run a pipeline with it there; the result is the same as at
+home. All through ``stylepipe.cli.main``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sharing_helpers import (
+    cli,
+    make_pack,
+    wide_terminal,  # noqa: F401 (an autouse fixture)
+)
+
+from stylepipe.paths import user_plugin_dir
+from stylepipe.stylepacks import read_pack
+
+
+def photos(folder: Path, count: int = 1, size: tuple[int, int] = (40, 36)) -> Path:
+    """Random RGB photos (PNG, lossless) in ``folder``."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{i}.png")
+    return folder
+
+
+def stylize(inputs: Path, out: Path, model: str) -> dict[str, np.ndarray]:
+    assert cli("run", inputs, "-o", out, "--filter", f"style:model={model}", "--device", "cpu") == 0
+    results = {}
+    for path in sorted(out.iterdir()):
+        with Image.open(path) as image:
+            results[path.name] = np.asarray(image.convert("RGB"))
+    return results
+
+
+def travel(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], Path]:
+    """Export ``name`` from this home, install it into a second one, run it in both."""
+    inputs = photos(tmp_path / "in")
+    at_home = stylize(inputs, tmp_path / "out-home", name)
+    archive = tmp_path / f"{name}.stylepack"
+    assert cli("export", name, "-o", archive) == 0
+    second = tmp_path / "second-home"
+    monkeypatch.setenv("STYLEPIPE_HOME", str(second))
+    assert cli("install", archive) == 0
+    abroad = stylize(inputs, tmp_path / "out-abroad", name)
+    return at_home, abroad, second
+
+
+def test_a_style_pack_travels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = make_pack(user_plugin_dir(), "wave", seed=3)
+    at_home, abroad, second = travel("wave", tmp_path, monkeypatch)
+    assert sorted(abroad) == ["photo0.png"]
+    for name, pixels in abroad.items():
+        assert pixels.shape == (36, 40, 3)
+        np.testing.assert_array_equal(pixels, at_home[name])
+    source = np.asarray(Image.open(tmp_path / "in" / "photo0.png"))
+    assert np.abs(abroad["photo0.png"].astype(int) - source).mean() > 10  # it did stylize
+    installed = read_pack(second / "plugins" / "wave")
+    installed.verify()
+    assert installed.manifest == original.manifest
+
+
+@pytest.mark.slow
+def test_a_trained_style_travels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    style = tmp_path / "painting.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 48, 3), np.uint8)).save(style)
+    data = photos(tmp_path / "training-photos", count=3, size=(48, 48))
+    trained = cli(
+        "train", "style", style, "--data", data, "--name", "trained",
+        "--loss-net", "vgg16-random", "--arch", "half", "--image-size", "32",
+        "--iterations", "2", "--batch-size", "1", "--checkpoint-every", "2",
+        "--workers", "0", "--device", "cpu", "--author", "Ann", "--license", "CC0-1.0",
+    )  # fmt: skip
+    assert trained == 0
+    pack = read_pack(user_plugin_dir() / "trained")
+    assert pack.manifest["training"]["steps"] == 2
+    at_home, abroad, second = travel("trained", tmp_path, monkeypatch)
+    for name, pixels in abroad.items():
+        np.testing.assert_array_equal(pixels, at_home[name])
+    installed = read_pack(second / "plugins" / "trained")
+    assert installed.manifest == pack.manifest
+    assert sorted(installed.manifest["files"]) == [
+        "preview.jpg",
+        "style.jpg",
+        "weights.safetensors",
+    ]

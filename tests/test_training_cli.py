@@ -1,0 +1,322 @@
+"""``stylepipe train style|sr`` and ``eval sr`` end to end, in-process, on a handful of
+generated photos with half-width networks and the random-weight VGG16."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from stylepipe_training.checkpoint import load_checkpoint
+from stylepipe_training.loop import Trainer
+
+from stylepipe.cli import main
+from stylepipe.plugins import Catalog, load_plugins
+from stylepipe.ui import UI
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors run faster on one thread, and far faster on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        pixels = (rng.random((56, 64, 3)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(root / ("sub" if i % 2 else "") / f"p{i}.png")
+    (root / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.fixture
+def style_image(tmp_path: Path) -> Path:
+    yy, xx = np.mgrid[0:48, 0:48] / 48.0
+    stripes = np.stack([np.sin(xx * 20) > 0, np.cos(yy * 9) > 0, xx + yy > 1], axis=-1)
+    path = tmp_path / "style.png"
+    Image.fromarray((stripes * 255).astype("uint8")).save(path)
+    return path
+
+
+def run(*argv: object) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main([str(a) for a in argv], ui=UI(stdout=out, stderr=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+def tiny_style(style: Path, photos: Path, name: str, *extra: object) -> tuple[int, str, str]:
+    return run(
+        "train",
+        "style",
+        style,
+        "--data",
+        photos,
+        "--name",
+        name,
+        "--image-size",
+        32,
+        "--arch",
+        "half",
+        "--batch-size",
+        2,
+        "--loss-net",
+        "vgg16-random",
+        "--precision",
+        "fp32",
+        "--workers",
+        0,
+        *extra,
+    )
+
+
+def test_train_style_installs_a_pack_that_the_style_filter_runs(
+    style_image: Path, photos: Path, stylepipe_home: Path, tmp_path: Path
+) -> None:
+    code, _, err = tiny_style(
+        style_image,
+        photos,
+        "tiny",
+        "--iterations",
+        3,
+        "--checkpoint-every",
+        2,
+        "--license",
+        "CC0-1.0",
+        "--author",
+        "Tester",
+        "--seed",
+        7,
+    )
+    assert code == 0, err
+    assert "skipped 1 of 7 photos" in err
+    pack = stylepipe_home / "plugins" / "tiny"
+    manifest = json.loads((pack / "manifest.json").read_text())
+    assert manifest["kind"] == "style" and manifest["architecture"] == "johnson-style"
+    assert manifest["arch_params"] == {"width": 16, "n_residual": 5}
+    assert manifest["license"] == "CC0-1.0" and manifest["author"] == "Tester"
+    training = manifest["training"]
+    assert training["steps"] == 3 and training["settings"]["seed"] == 7
+    assert training["loss_network"]["name"] == "vgg16-random"
+    assert training["loss_network"]["seed"] == 0 and len(training["loss_network"]["sha256"]) == 64
+    assert set(manifest["metrics"]["final_loss"]) == {"total", "content", "style", "tv"}
+    assert {"torch", "stylepipe"} <= set(manifest["versions"])
+    assert {"weights.safetensors", "style.jpg", "preview.jpg"} <= set(manifest["files"])
+    assert load_file(str(pack / "weights.safetensors"))["conv1.conv2d.weight"].shape[0] == 16
+    run_dir = stylepipe_home / "runs" / "tiny"
+    for name in (
+        "checkpoint.pt",
+        "losses.csv",
+        "losses.png",
+        "preview.jpg",
+        "previews/step-000002.jpg",
+        "previews/step-000003.jpg",
+        "config.json",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert len((run_dir / "losses.csv").read_text().splitlines()) == 4
+
+    catalog = Catalog.build(load_plugins())
+    assert catalog.models.get("tiny").kind == "style"
+    if "style" not in catalog.filters:
+        pytest.skip("the `style` filter is not registered in this checkout")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.open(sorted(photos.glob("*.png"))[0]).save(inputs / "photo.png")
+    code, _, err = run(
+        "run", inputs, "-o", tmp_path / "out", "--filter", "style:model=tiny", "--precision", "fp32"
+    )
+    assert code == 0, err
+    assert Image.open(tmp_path / "out" / "photo.png").size == (64, 56)
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    assert tiny_style(style_image, photos, "whole", "--iterations", 4)[0] == 0
+    assert tiny_style(style_image, photos, "split", "--iterations", 2)[0] == 0
+    code, _, err = run("train", "style", "--resume", "--name", "split", "--iterations", 4)
+    assert code == 0, err
+    whole = load_checkpoint(stylepipe_home / "runs" / "whole" / "checkpoint.pt", "style")
+    split = load_checkpoint(stylepipe_home / "runs" / "split" / "checkpoint.pt", "style")
+    assert whole["step"] == split["step"] == 4
+    for key, value in whole["net"].items():
+        assert torch.equal(value, split["net"][key]), key
+    assert whole["history"]["rows"] == split["history"]["rows"]
+    a = load_file(str(stylepipe_home / "plugins" / "whole" / "weights.safetensors"))
+    b = load_file(str(stylepipe_home / "plugins" / "split" / "weights.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_writes_a_checkpoint_and_exits_130(
+    style_image: Path,
+    photos: Path,
+    stylepipe_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signum: signal.Signals,
+) -> None:
+    real_step = Trainer.train_step
+
+    def step_then_interrupt(self: Trainer, batch: torch.Tensor) -> dict[str, float]:
+        terms = real_step(self, batch)
+        signal.raise_signal(signum)  # as if the user pressed Ctrl-C (or a job was killed)
+        return terms
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_interrupt)
+    code, _, err = tiny_style(style_image, photos, "stopped", "--iterations", 3)
+    assert code == 130
+    assert "--resume" in err and signum.name in err
+    run_dir = stylepipe_home / "runs" / "stopped"
+    assert load_checkpoint(run_dir / "checkpoint.pt", "style")["step"] == 1
+    assert not (stylepipe_home / "plugins" / "stopped").exists()
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    code, _, err = run("train", "style", "--resume", run_dir)
+    assert code == 0, err
+    assert (stylepipe_home / "plugins" / "stopped" / "manifest.json").is_file()
+
+
+def test_refusals_before_any_training(style_image: Path, photos: Path) -> None:
+    assert tiny_style(style_image, photos, "taken", "--iterations", 1)[0] == 0
+    code, _, err = tiny_style(style_image, photos, "taken", "--iterations", 1)
+    assert code == 2 and "--resume" in err and "--restart" in err
+    code, _, err = tiny_style(style_image, photos, "taken", "--iterations", 1, "--restart")
+    assert code == 2 and "already installed" in err and "--force" in err
+    code, _, err = tiny_style(
+        style_image, photos, "taken", "--iterations", 1, "--restart", "--force"
+    )
+    assert code == 0, err
+    code, _, err = run("train", "style", "--resume", "--name", "taken", "--lr", 0.5)
+    assert code == 2 and "--lr 0.5" in err
+    code, _, err = run("train", "style", "--data", photos, "--name", "x", "--iterations", 1)
+    assert code == 2 and "STYLE_IMAGE" in err
+    code, _, err = tiny_style(style_image, photos, "Bad Name", "--iterations", 1)
+    assert code == 2 and "invalid model name" in err
+
+
+def test_imagenet_loss_network_from_a_weights_file(
+    style_image: Path,
+    photos: Path,
+    stylepipe_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torchvision
+
+    monkeypatch.delenv("STYLEPIPE_VGG_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    code, _, err = tiny_style(
+        style_image, photos, "inet", "--iterations", 1, "--loss-net", "vgg16", "--no-download"
+    )
+    assert code == 1 and "vgg16-random" in err and "vgg16-397923af.pth" in err
+    with torch.device("meta"):
+        keys = torchvision.models.vgg16().features.state_dict()
+    weights = {f"features.{k}": torch.randn(v.shape) * 0.05 for k, v in keys.items()}
+    torch.save(weights, tmp_path / "vgg.pth")
+    code, _, err = tiny_style(
+        style_image,
+        photos,
+        "inet",
+        "--iterations",
+        1,
+        "--loss-net",
+        "vgg16",
+        "--vgg-weights",
+        tmp_path / "vgg.pth",
+    )
+    assert code == 0, err
+    manifest = json.loads((stylepipe_home / "plugins" / "inet" / "manifest.json").read_text())
+    assert manifest["training"]["loss_network"]["name"] == "vgg16"
+    assert manifest["training"]["content_weight"] == 1e5  # the vgg16 defaults
+
+
+@pytest.mark.parametrize("loss", ["feature", "pixel"])
+def test_train_sr_then_eval(photos: Path, stylepipe_home: Path, tmp_path: Path, loss: str) -> None:
+    name = f"sr-{loss}"
+    code, _, err = run(
+        "train",
+        "sr",
+        "--scale",
+        4,
+        "--data",
+        photos,
+        "--name",
+        name,
+        "--loss",
+        loss,
+        "--patch-size",
+        48,
+        "--arch",
+        "half",
+        "--iterations",
+        2,
+        "--batch-size",
+        2,
+        "--loss-net",
+        "vgg16-random",
+        "--precision",
+        "fp32",
+        "--workers",
+        0,
+        "--fp16-weights",
+    )
+    assert code == 0, err
+    manifest = json.loads((stylepipe_home / "plugins" / name / "manifest.json").read_text())
+    assert (manifest["kind"], manifest["scale"], manifest["architecture"]) == (
+        "sr",
+        4,
+        "johnson-sr",
+    )
+    assert manifest["arch_params"] == {"scale": 4, "width": 32, "n_residual": 4, "skip": "bicubic"}
+    assert manifest["weights_dtype"] == "float16"
+    assert ("loss_network" in manifest["training"]) == (loss == "feature")
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    yy, xx = np.mgrid[0:50, 0:62]
+    for i in range(2):
+        smooth = np.stack([np.sin(xx / (5 + i)), np.cos(yy / 7), np.sin((xx + yy) / 9)], -1)
+        Image.fromarray(((smooth + 1) * 127.5).astype("uint8")).save(hr / f"img{i}.png")
+    Image.new("RGB", (12, 12)).save(hr / "too_small.png")
+    code, out, err = run("eval", "sr", "--model", name, "--data", hr, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["scale"] == 4 and report["degradation"] == "gaussian-bicubic"
+    assert [r["image"] for r in report["images"]] == ["img0.png", "img1.png"]
+    assert 10 < report["mean"]["bicubic_psnr"] < 60 and 0 < report["mean"]["model_ssim"] <= 1
+    assert "too_small.png" in err
+    code, out, _ = run("eval", "sr", "--model", name, "--data", hr)
+    assert code == 0 and "bicubic PSNR" in out and "mean" in out
+    code, _, err = run("eval", "sr", "--model", name, "--data", hr, "--scale", 8)
+    assert code == 2 and "x8" in err
+
+
+def test_help_and_import_lightness() -> None:
+    assert run("train", "style", "--help")[0] == 0
+    assert run("train", "sr", "--help")[0] == 0
+    assert run("eval", "sr", "--help")[0] == 0
+    probe = (
+        "import argparse, sys\n"
+        "import stylepipe_training.plugin as p\n"
+        "p.register_commands(subparsers=argparse.ArgumentParser().add_subparsers())\n"
+        "heavy = [m for m in ('torch', 'torchvision', 'stylepipe_training.handlers',"
+        " 'stylepipe_training.vgg', 'stylepipe_training.loop') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

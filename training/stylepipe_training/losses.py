@@ -1,0 +1,156 @@
+"""Perceptual losses of Johnson, Alahi & Fei-Fei (ECCV 2016), section 3.
+
+* Feature reconstruction loss at layer j: ``||phi_j(y_hat) - phi_j(y)||_2**2 / (C_j H_j W_j)``,
+  averaged over the batch (the mean squared error of the activations).
+* Gram matrix: ``G_j(x)[c, c'] = sum_hw phi_j(x)[c,h,w] phi_j(x)[c',h,w] / (C_j H_j W_j)``.
+* Style reconstruction loss at layer j: the squared Frobenius norm
+  ``||G_j(y_hat) - G_j(y_s)||_F**2``, averaged over the batch, summed over the style layers.
+* Total variation (the paper's smoothness prior, Mahendran & Vedaldi 2015, with beta=2):
+  ``mean((y[h+1,w] - y[h,w])**2) + mean((y[h,w+1] - y[h,w])**2)`` per image, averaged
+  over the batch; the means make its weight independent of the image size.
+
+How each layer's term is scaled before the user's weights apply depends on the loss
+network (``layer_scaling``, see :mod:`stylepipe_training.lossnet`). Gram matrices and
+losses are computed in float32 even when the networks run under bf16 autocast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .vgg import CHANNELS, LossNetwork
+
+CONTENT_LAYER = "relu2_2"
+STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, C, C)`` Gram matrices normalised by ``C*H*W``, in fp32."""
+    b, c, h, w = features.shape
+    # bmm is on autocast's reduced-precision list; Gram sums need fp32 accumulation.
+    with torch.autocast(features.device.type, enabled=False):
+        flat = features.float().reshape(b, c, h * w)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def feature_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared feature distance normalised by ``C*H*W``, averaged over the batch."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+def style_layer_loss(gram_pred: torch.Tensor, gram_target: torch.Tensor) -> torch.Tensor:
+    """Squared Frobenius distance between Gram matrices, averaged over the batch.
+    ``gram_target`` is ``(1, C, C)`` (one style image) or ``(B, C, C)``."""
+    return (gram_pred - gram_target).pow(2).sum(dim=(1, 2)).mean()
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Squared anisotropic total variation, averaged per pixel and over the batch."""
+    x = image.float()
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).pow(2).mean()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).mean()
+    return dh + dw
+
+
+def content_scale(lossnet: LossNetwork, target: torch.Tensor) -> torch.Tensor | float:
+    """The factor the feature loss is multiplied by (1, or 1 / target energy)."""
+    if lossnet.layer_scaling == "target":
+        return 1.0 / target.float().pow(2).mean().clamp_min(1e-12)
+    return 1.0
+
+
+def style_scales(lossnet: LossNetwork, grams: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Per-layer factors of the style loss: ``1/C_j**2`` or ``1/||G_j(y_s)||_F**2``."""
+    if lossnet.layer_scaling == "target":
+        return {k: 1.0 / max(float(g.float().pow(2).sum()), 1e-24) for k, g in grams.items()}
+    return {k: 1.0 / CHANNELS[k] ** 2 for k in grams}
+
+
+class StyleCriterion:
+    """The style-transfer objective: weighted content, style and TV terms.
+
+    The style image's Gram targets are computed once, at construction; the content
+    target (relu2_2 of the input batch) once per batch, without gradient.
+    """
+
+    def __init__(
+        self,
+        lossnet: LossNetwork,
+        style_image: torch.Tensor,
+        *,
+        content_weight: float,
+        style_weight: float,
+        tv_weight: float,
+        style_layers: Sequence[str] = STYLE_LAYERS,
+        content_layer: str = CONTENT_LAYER,
+    ) -> None:
+        self.lossnet = lossnet
+        self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+        self.style_layers, self.content_layer = tuple(style_layers), content_layer
+        with torch.no_grad():
+            feats = lossnet(style_image.float(), self.style_layers)
+            self.style_grams = {k: gram_matrix(v) for k, v in feats.items()}
+        self.scales = style_scales(lossnet, self.style_grams)
+
+    def to(self, device: torch.device) -> StyleCriterion:
+        self.style_grams = {k: g.to(device) for k, g in self.style_grams.items()}
+        return self
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted terms (``content``, ``style``, ``tv``) and their sum, ``total``."""
+        with torch.no_grad():
+            target = self.lossnet(content, [self.content_layer])[self.content_layer]
+        layers = dict.fromkeys([*self.style_layers, self.content_layer])
+        feats = self.lossnet(output, layers)
+        content_term = feature_loss(feats[self.content_layer], target)
+        content_term = content_term * content_scale(self.lossnet, target)
+        style_term = sum(
+            self.scales[k] * style_layer_loss(gram_matrix(feats[k]), self.style_grams[k])
+            for k in self.style_layers
+        )
+        terms = {
+            "content": self.weights["content"] * content_term,
+            "style": self.weights["style"] * torch.as_tensor(style_term),
+            "tv": self.weights["tv"] * total_variation(output),
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms
+
+
+class SRCriterion:
+    """The super-resolution objective: feature loss at relu2_2 (or per-pixel MSE) plus TV.
+    ``loss_weight`` multiplies the feature (or pixel) term."""
+
+    def __init__(
+        self,
+        lossnet: LossNetwork | None,
+        *,
+        loss: str,
+        tv_weight: float,
+        loss_weight: float = 1.0,
+        layer: str = CONTENT_LAYER,
+    ) -> None:
+        if loss == "feature" and lossnet is None:
+            raise ValueError("the feature loss needs a loss network")
+        self.lossnet, self.loss, self.layer = lossnet, loss, layer
+        self.weights = {"main": loss_weight, "tv": tv_weight}
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted terms (``feature`` or ``pixel``, and ``tv``) and their sum, ``total``."""
+        if self.loss == "feature":
+            assert self.lossnet is not None
+            with torch.no_grad():
+                want = self.lossnet(target, [self.layer])[self.layer]
+            got = self.lossnet(output, [self.layer])[self.layer]
+            main = feature_loss(got, want) * content_scale(self.lossnet, want)
+        else:
+            main = F.mse_loss(output.float(), target.float())
+        terms = {
+            self.loss: self.weights["main"] * main,
+            "tv": self.weights["tv"] * total_variation(output),
+        }
+        terms["total"] = terms[self.loss] + terms["tv"]
+        return terms
