@@ -49,7 +49,7 @@ from .errors import ModelError, TileOutOfMemory, UsageError
 from .globalnorm import GlobalNorm, untileable_layers
 from .tileio import ArraySink, ArraySource, Sink, TensorSource, TileSource
 from .tileplan import Tile, TileSegment, align_down, align_up, plan_tiles, tile_weights
-from .tilesweep import Runner, Stage, measure, write_sink, write_tensor
+from .tilesweep import Runner, Stage, measure, release_heap, write_sink, write_tensor
 
 if TYPE_CHECKING:
     from .models import TilingPolicy
@@ -227,7 +227,7 @@ def _attempt(job: _Job, side: int) -> None:
         else:
             segments = _segments(job, side)
             if segments is not None:
-                _run_segments(job, norm, segments, side)
+                _run_segments(job, norm, segments)
                 return
         stage = Stage(net, net, job.source, tiles, Fraction(policy.scale))
         if norm.mode != "local":
@@ -269,7 +269,7 @@ def _min_core(tiles: list[Tile]) -> int:
 
 
 def _run_segments(
-    job: _Job, norm: GlobalNorm, segments: list[tuple[TileSegment, int, bool]], side: int
+    job: _Job, norm: GlobalNorm, segments: list[tuple[TileSegment, int, bool]]
 ) -> None:
     """Segment after segment: its statistics sweeps, then its output kept on the host
     (in place for residual segments) for the next; the last one writes to the sink."""
@@ -298,6 +298,7 @@ def _run_segments(
                 1, seg.channels, *size, dtype=job.runner.activation_dtype, memory_format=fmt
             )
         write_tensor(stage, job.runner, dst, align_up(seg.halo, seg.multiple) if in_place else 0)
+        release_heap()
         source = TensorSource(dst)
 
 
