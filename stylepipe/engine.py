@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .atomic import TEMP_MARKER, is_temp_name, remove_stale_temp, temp_prefix
 from .errors import ExitCode, UsageError
-from .image_io import DEFAULT_MAX_PIXELS, TEMP_MARKER, pixel_limit
+from .image_io import DEFAULT_MAX_PIXELS, pixel_limit
 from .planning import collect_inputs, plan_outputs
 
 if TYPE_CHECKING:
@@ -105,7 +106,9 @@ class Failure:
 @dataclass
 class BatchSummary:
     """Counts of a finished (or interrupted) batch. ``hidden`` and ``non_images`` count
-    files left out while collecting inputs; ``remaining`` those never reached."""
+    files left out while collecting inputs; ``remaining`` those never reached;
+    ``results`` is every finished input with its result (for ``--report``); ``stopped``
+    says why the batch stopped early (the output disk is full or read-only)."""
 
     total: int
     done: int = 0
@@ -115,7 +118,9 @@ class BatchSummary:
     non_images: int = 0
     failures: list[Failure] = field(default_factory=list)
     interrupted: bool = False
+    stopped: str | None = None
     elapsed: float = 0.0
+    results: list[tuple[WorkItem, ItemResult]] = field(default_factory=list)
 
     @property
     def remaining(self) -> int:
@@ -133,6 +138,8 @@ class BatchSummary:
         return ExitCode.FAILURES if self.failed else ExitCode.OK
 
     def add(self, item: WorkItem, result: ItemResult) -> None:
+        """Count one finished input; ``results`` keeps them all in finishing order."""
+        self.results.append((item, result))
         if result.status == "done":
             self.done += 1
         elif result.status == "skipped":
@@ -216,22 +223,22 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def remove_stale_temps(job: BatchJob) -> int:
-    """Delete temporary files an earlier, killed run left next to planned outputs."""
-    names: dict[Path, set[str]] = {}
+    """Delete temporary files an earlier, killed run left next to planned outputs; those
+    a live writer holds (another batch writing into the same folder) are left alone."""
+    prefixes: dict[Path, set[str]] = {}
     for item in job.items:
-        names.setdefault(item.output.parent, set()).add(item.output.name)
+        prefixes.setdefault(item.output.parent, set()).add(temp_prefix(item.output))
     removed = 0
-    for folder, planned in names.items():
+    for folder, planned in prefixes.items():
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue  # the folder does not exist yet
         for entry in entries:
             name = entry.name
-            if name.startswith(".") and TEMP_MARKER in name:
-                base = name[1 : name.rindex(TEMP_MARKER)]
-                if base in planned:
-                    Path(entry.path).unlink(missing_ok=True)
+            if is_temp_name(name):
+                prefix = name[: name.rindex(TEMP_MARKER) + len(TEMP_MARKER)]
+                if prefix in planned and remove_stale_temp(Path(entry.path)):
                     removed += 1
     return removed
 

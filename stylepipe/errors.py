@@ -98,6 +98,11 @@ class ImageWriteError(StylepipeError):
     """An output image could not be written."""
 
 
+class StorageFullError(ImageWriteError):
+    """The output storage takes no more files (disk full, quota exceeded, read-only file
+    system): a batch stops here, since every later image would fail the same way."""
+
+
 class ModelError(StylepipeError):
     """Weights or a model manifest are invalid or do not fit the architecture."""
 

@@ -13,10 +13,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .engine import BatchJob, BatchSummary, ItemResult, WorkItem, preflight
-from .errors import StylepipeError
+from .errors import StorageFullError, StylepipeError
 from .filters import FilterContext
 from .frame import Frame
-from .image_io import SaveOptions, read_image, write_image
+from .image_io import SaveOptions, read_image, write_error, write_image
 
 if TYPE_CHECKING:
     from .app import App
@@ -144,7 +144,10 @@ class Executor:
             compression=output.compression,
             strip_metadata=self.options.strip_metadata,
         )
-        item.output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            item.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(item.output.parent, exc) from None
         write_image(frame, item.output, options)
         return time.perf_counter() - started
 
@@ -158,8 +161,13 @@ class Executor:
         item = self.job.items[index]
         try:
             seconds += future.result()
-        except Exception as exc:  # ImageWriteError, or OSError from creating the folder
+        except Exception as exc:  # ImageWriteError; anything else is a bug, still per file
             result = ItemResult("failed", _reason(exc, item), seconds=seconds)
+            if isinstance(exc, StorageFullError) and self.summary.stopped is None:
+                # Disk full or read-only: every later write would fail too, after the
+                # filters spent their time on it. Stop and say how to finish.
+                self.summary.stopped = f"{exc.headline} ({exc.hint})"
+                self.stop = True
         else:
             result = ItemResult("done", None, item.output, seconds)
         self._finish(index, result)

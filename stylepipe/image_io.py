@@ -20,6 +20,7 @@ Rules users can rely on (also in the README):
 
 from __future__ import annotations
 
+import errno
 import io
 import warnings
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from . import highdepth
 from .atomic import TEMP_MARKER, atomic_write, temp_prefix
-from .errors import ImageReadError, ImageWriteError, UsageError
+from .errors import ImageReadError, ImageWriteError, StorageFullError, UsageError
 from .frame import Frame, ImageMetadata, to_uint8, to_uint16
 
 DEFAULT_MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
@@ -307,7 +308,25 @@ def write_image(frame: Frame, path: Path, options: SaveOptions) -> None:
     try:
         atomic_write(Path(path), lambda fh: fh.write(data))
     except OSError as exc:
-        raise ImageWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise write_error(path, exc) from None
+
+
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS") if hasattr(errno, name)
+)
+
+
+def write_error(path: Path, exc: OSError) -> ImageWriteError:
+    """The typed error for an ``OSError`` while writing ``path``: a
+    :class:`StorageFullError` when the storage takes no more files at all."""
+    message = f"cannot write {path}: {exc.strerror or exc}"
+    if exc.errno in _STORAGE_ERRNOS:
+        return StorageFullError(
+            message,
+            hint="free space (or make it writable), then run "
+            "the same command with --skip-existing to finish",
+        )
+    return ImageWriteError(message)
 
 
 def encode_image(frame: Frame, options: SaveOptions) -> bytes:

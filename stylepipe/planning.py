@@ -138,6 +138,8 @@ def _walk(root: Path, recursive: bool, scan: InputScan, excluded: str | None) ->
                 if recursive and os.path.realpath(path) != excluded:
                     subfolders.append(path)
             elif not entry.is_file():
+                if entry.is_symlink() and is_image_name(path) and not path.exists():
+                    scan.warnings.append(f"{path}: broken symbolic link; skipped")
                 continue  # sockets, fifos, dangling links
             elif is_image_name(path):
                 found.append(Found(path, path.relative_to(root)))

@@ -132,6 +132,11 @@ class UI:
                 f"[yellow]interrupted:[/yellow] {summary.remaining} file(s) not processed; "
                 "run the same command with --skip-existing to finish"
             )
+        elif summary.stopped:
+            self.err.print(
+                f"[red]stopped:[/red] {_escape(summary.stopped)}; "
+                f"{summary.remaining} file(s) not processed"
+            )
 
 
 def _summary_line(summary: BatchSummary) -> str:

@@ -21,6 +21,11 @@ examples:
   stylepipe run 'shots/**/*.png' -o out --filter grayscale --filter sharpen --format webp
   stylepipe run photos -o out -p style.toml --skip-existing     finish an interrupted batch
   stylepipe run scan.tif -o out --filter autocontrast --max-pixels 0
+  stylepipe run photos -o out --filter sharpen --report report.json   per-file results
+
+--report FILE writes JSON: the counts and, for every input, its status (done,
+skipped, failed or "not processed"), the one-line reason and the output path
+(--report - prints it on stdout).
 
 Outputs mirror the input tree under -o; the name template fields are {{stem}}, {{ext}}
 and {{filter}} (default {{stem}}{{ext}}). An existing output is a per-file failure unless
@@ -71,6 +76,11 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress; errors only")
     group.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a JSON report of every input (status, reason, output); - for stdout",
+    )
+    group.add_argument(
         "--max-pixels",
         type=_non_negative,
         default=DEFAULT_MAX_PIXELS,
@@ -105,7 +115,8 @@ def _non_negative(text: str) -> int:
 
 def run(args: argparse.Namespace, app: App) -> int:
     """Build the pipeline, run the batch, show the summary; returns the exit status."""
-    from ..engine import BatchOptions, run_batch
+    from ..engine import BatchOptions, execute, plan_batch
+    from ..report import batch_report, write_report
 
     if args.quiet:
         app.ui.quiet = True
@@ -118,8 +129,13 @@ def run(args: argparse.Namespace, app: App) -> int:
         strip_metadata=args.strip_metadata,
         max_pixels=args.max_pixels,
     )
-    summary = run_batch(app, pipeline, args.inputs, args.output, options)
+    job = plan_batch(pipeline, args.inputs, args.output, options)
+    summary = execute(app, job)
     app.ui.batch_summary(summary)
+    if args.report == "-":
+        app.ui.json(batch_report(job, summary))
+    elif args.report:
+        write_report(Path(args.report), batch_report(job, summary))
     return int(summary.exit_code)
 
 
