@@ -21,6 +21,7 @@ the 8-bit differences of bf16 vs fp32, exact tiles vs full frame, and approx vs 
     .venv/bin/python benchmarks/inference.py            # 256, 1024, 4096, 100 MP
     .venv/bin/python benchmarks/inference.py --quick    # 256 and 1024 only
     .venv/bin/python benchmarks/inference.py --sizes 1024 --tile 512
+    .venv/bin/python benchmarks/inference.py --sizes 4096 --only "plain fp32,full bf16"
 
 The CPU may be shared: compare ratios within one run.
 """
@@ -166,18 +167,21 @@ def spawn(case: dict) -> dict:
     return json.loads(lines[-1])
 
 
-def size_cases(name: str, tile: int, tmp: Path) -> list[dict]:
+def size_cases(name: str, tile: int, tmp: Path, only: set[str] | None = None) -> list[dict]:
+    """The cases of one size; ``only``: keep those named ``"<kind> <dtype>"``."""
     side = SIDES[name]
     cases = []
     if side <= FULL_LIMIT:
         cases.append({"kind": "plain", "dtype": "fp32"})
         cases.append({"kind": "full", "dtype": "bf16"})
+        cases.append({"kind": "full", "dtype": "fp32"})
     cases.append({"kind": "exact", "dtype": "bf16", "tile": tile})
     if side <= 1024:
-        cases.append({"kind": "full", "dtype": "fp32"})
         cases.append({"kind": "exact", "dtype": "fp32", "tile": tile})
     if side <= FULL_LIMIT:
         cases.append({"kind": "approx", "dtype": "bf16", "tile": tile})
+    if only is not None:
+        cases = [c for c in cases if f"{c['kind']} {c['dtype']}" in only]
     for c in cases:
         c["side"] = side
         if side <= FULL_LIMIT:
@@ -218,12 +222,47 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+README_CASES = (
+    ("plain", "fp32", "plain fp32 (pytorch/examples)"),
+    ("full", "fp32", "stylepipe fp32, channels-last"),
+    ("full", "bf16", "stylepipe bf16"),
+)
+
+
+def readme_table(results: list[dict]) -> str:
+    """Whole-frame cases only: size x {plain fp32, stylepipe fp32, stylepipe bf16}, with
+    seconds, speed-up over plain fp32 and peak resident memory of the inference."""
+    lines = [
+        "| image | " + " | ".join(label for *_, label in README_CASES) + " |",
+        "|---|" + "---|" * len(README_CASES),
+    ]
+    for side in sorted({r["side"] for r in results}):
+        found = {(r["kind"], r["dtype"]): r for r in results if r["side"] == side}
+        plain = found.get(("plain", "fp32"), {}).get("seconds")
+        cells = []
+        for kind, dtype, _ in README_CASES:
+            r = found.get((kind, dtype))
+            if r is None or "seconds" not in r:
+                cells.append("failed" if r else "not run")
+                continue
+            ratio = f", {plain / r['seconds']:.2f}x" if plain else ""
+            cells.append(f"{r['seconds']:.2f} s{ratio}, {r['peak_mb']:.0f} MB")
+        lines.append(f"| {side}x{side} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 and 1024 only")
     parser.add_argument("--sizes", default=None, help="comma list of 256,1024,4096,100mp")
-    parser.add_argument("--tile", type=int, default=512, help="tile side for the tiled cases")
+    parser.add_argument("--tile", type=int, default=256, help="tile side for the tiled cases")
     parser.add_argument("--no-photo-check", action="store_true", help="skip the trained-net part")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma list of cases to run, e.g. 'plain fp32,full fp32,full bf16' "
+        "(kinds: plain, full, exact, approx; dtypes: fp32, bf16)",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -232,11 +271,12 @@ def main() -> None:
     names = (
         args.sizes.split(",") if args.sizes else (["256", "1024"] if args.quick else list(SIDES))
     )
+    only = {part.strip() for part in args.only.split(",")} if args.only else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            for case in size_cases(name, args.tile, Path(tmp)):
+            for case in size_cases(name, args.tile, Path(tmp), only):
                 results.append(spawn(case))
                 print(
                     f"  done: {json.dumps({k: v for k, v in results[-1].items() if k != 'save'})}",
@@ -247,6 +287,10 @@ def main() -> None:
                 if r.get("save") and Path(r["save"]).exists():
                     Path(r["save"]).unlink()
     print(table(results))
+    print()
+    print("Whole frame, seconds per image, speed-up over plain fp32, peak RSS of the inference:")
+    print()
+    print(readme_table(results))
     if not args.no_photo_check:
         from photo_check import photo_report  # noqa: PLC0415  (benchmark-only helper)
 

@@ -4,25 +4,34 @@ Bundled models live as data-only pack folders in this package's ``models/`` dire
 (``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is registered
 as ``stylepipe_sr/<name>``, and the first by name of each scale is the ``upscale``
 filter's default for that scale. The folder may be empty or absent.
+
+Registration imports no torch: the network module is imported by :func:`build` (when a
+model is loaded) and the filter imports torch in ``setup``/``apply``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stylepipe import Architecture, Filter, ModelSpec, hookimpl
 from stylepipe.models import TilingPolicy
 from stylepipe.packfolders import register_pack_folder
 
 from .filter import UpscaleFilter
-from .network import SRNet
+
+if TYPE_CHECKING:
+    from .network import SRNet
 
 ARCHITECTURE_ID = "johnson-sr"
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def build(scale: int = 4, width: int = 64, n_residual: int = 4, skip: str = "bicubic") -> SRNet:
+    """A new (random-init) super-resolution network; imports torch on first use."""
+    from .network import SRNet
+
     return SRNet(scale=scale, width=width, n_residual=n_residual, skip=skip)
 
 

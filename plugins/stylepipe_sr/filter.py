@@ -4,6 +4,8 @@ The output is exactly ``scale`` times the input in both directions, whatever the
 size. Alpha is upscaled separately with bicubic interpolation (a network trained on
 photos has no business inventing transparency). Grayscale inputs run through the network
 as RGB and come back grayscale (BT.601 luma of the result), so a gray scan stays gray.
+
+torch is imported when an image is processed, not when the plugin registers the filter.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from stylepipe import Filter, FilterContext, FilterParams, Frame, param
 from stylepipe.models import LoadedModel, open_model, pick_model
@@ -96,6 +96,9 @@ class UpscaleFilter(Filter):
 
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
     """(H, W) alpha -> (scale*H, scale*W) by bicubic interpolation, clamped to [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
     height, width = alpha.shape
     plane = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
     big = F.interpolate(

@@ -4,26 +4,35 @@ Bundled style models live as data-only pack folders in this package's ``models/`
 directory (``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is
 registered as ``stylepipe_style/<name>``, and the first by name is the ``style`` filter's
 default. The folder may be empty or absent.
+
+Registration imports no torch: the network module is imported by :func:`build` (when a
+model is loaded) and the filter imports torch in ``setup``/``apply``, so that commands
+that only list or validate (``stylepipe filters``, ``check``) start fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stylepipe import Architecture, Filter, ModelSpec, hookimpl
 from stylepipe.models import TilingPolicy
 from stylepipe.packfolders import register_pack_folder
 
 from .filter import StyleFilter
-from .network import TransformerNet
+
+if TYPE_CHECKING:
+    from .network import TransformerNet
 
 ARCHITECTURE_ID = "johnson-style"
 BUNDLED_MODELS = Path(__file__).resolve().parent / "models"
 
 
 def build(width: int = 32, n_residual: int = 5) -> TransformerNet:
+    """A new (random-init) transformer network; imports torch on first use."""
+    from .network import TransformerNet
+
     return TransformerNet(width=width, n_residual=n_residual)
 
 

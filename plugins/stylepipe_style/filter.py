@@ -6,6 +6,10 @@ style brings colour. Alpha is kept unchanged. ``work_size`` sets the resolution 
 network sees: its strokes have a fixed size in pixels, so stylizing a 4000-pixel photo at
 1024 and resizing back gives the coarse strokes of the style image, while 0 (native) gives
 fine ones.
+
+torch (and the colour helpers, which need it) is imported when an image is processed,
+not when the plugin registers the filter: listing filters and checking pipelines stays
+fast.
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from stylepipe import Filter, FilterContext, FilterParams, Frame, ParamError, param
 from stylepipe.models import LoadedModel, open_model, pick_model
 
-from .color import fit_longest, keep_colors, resize
-
 if TYPE_CHECKING:
+    import torch
+
     from stylepipe.plugins import Catalog
 
 BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ are the default
@@ -87,6 +90,10 @@ class StyleFilter(Filter):
         self.model = open_model(ctx, entry.item)
 
     def apply(self, frame: Frame) -> Frame:
+        import torch
+
+        from .color import keep_colors
+
         p = self.style_params
         rgb = frame.rgb()
         if p.strength == 0.0:
@@ -105,6 +112,8 @@ class StyleFilter(Filter):
     def stylize(self, content: torch.Tensor) -> torch.Tensor:
         """Run the model at ``work_size`` (if set) and bring the result back to the
         content's size."""
+        from .color import fit_longest, resize
+
         assert self.model is not None
         height, width = int(content.shape[-2]), int(content.shape[-1])
         work = content
