@@ -174,8 +174,9 @@ def _stylepipe(*argv: str | Path) -> subprocess.Popen[bytes]:
 @pytest.mark.slow
 def test_sigint_stops_cleanly_and_skip_existing_completes(tmp_path: Path) -> None:
     # Large enough that the batch is still running when SIGINT arrives, even on a fast,
-    # idle machine (about 5 s for the whole batch there).
-    inputs = make_images(tmp_path / "in", 48, size=384)
+    # idle machine: 48 such images took 3.8 s there once start-up stopped importing torch,
+    # and the signal came too late.
+    inputs = make_images(tmp_path / "in", 160, size=384)
     out = tmp_path / "out"
     steps = ["--filter", "blur:radius=12", "--filter", "sharpen"]
     proc = _stylepipe("run", tmp_path / "in", "-o", out, *steps)
