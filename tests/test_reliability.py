@@ -62,6 +62,8 @@ def _start(*argv: str | Path) -> subprocess.Popen[bytes]:
         env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # a background `make test &` would hand the batch an ignored SIGINT
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
