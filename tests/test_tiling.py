@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from model_helpers import random_sr_net
 from stylepipe_sr import tiling_policy as sr_policy
-from stylepipe_sr.network import SRNet
 from stylepipe_style import tiling_policy as style_policy
 from stylepipe_style.network import TransformerNet
 from torch import nn
@@ -54,7 +54,7 @@ def _net(kind: str) -> tuple[nn.Module, TilingPolicy]:
     if kind == "style":
         return TransformerNet(width=4, n_residual=2).eval(), style_policy(width=4, n_residual=2)
     scale = int(kind[2:])
-    net = SRNet(scale=scale, width=4, n_residual=2, skip="bicubic").eval()
+    net = random_sr_net(scale=scale, width=4, n_residual=2, skip="bicubic")
     return net, sr_policy(scale=scale, width=4, n_residual=2, skip="bicubic")
 
 
@@ -175,7 +175,7 @@ def test_style_halo_covers_the_measured_receptive_field(n_residual: int) -> None
 
 @pytest.mark.parametrize(("scale", "n_residual"), [(2, 4), (4, 1), (4, 4), (8, 4)])
 def test_sr_halo_covers_the_measured_receptive_field(scale: int, n_residual: int) -> None:
-    net = SRNet(scale=scale, width=4, n_residual=n_residual)
+    net = random_sr_net(scale=scale, width=4, n_residual=n_residual)
     reach = _receptive_radius(net, 40, scale, 1)
     assert 4 < reach <= sr_policy(scale=scale, width=4, n_residual=n_residual).halo
 

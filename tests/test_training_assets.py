@@ -94,20 +94,19 @@ def test_short_sr_run_and_eval_on_set5(assets: Path, stylepipe_home: Path) -> No
         "--arch",
         "half",
         "--iterations",
-        10,
+        40,
         "--checkpoint-every",
-        10,
+        40,
         "--precision",
         "fp32",
     )
     assert code == 0, err
-    code, out, err = run(
-        "eval", "sr", "--model", "real-sr", "--data", set5, "--json", "--degradation", "bicubic"
-    )
+    code, out, err = run("eval", "sr", "--model", "real-sr", "--data", set5, "--json")
     assert code == 0, err
     report = json.loads(out)
     assert len(report["images"]) == 5
-    # Bicubic x4 on Set5 scores about 28.4 dB on Y (MATLAB-style resize); a network that
-    # starts as bicubic plus a small residual stays close to it after 10 steps.
-    assert 26.0 < report["mean"]["bicubic_psnr"] < 31.0
-    assert report["mean"]["model_psnr"] > report["mean"]["bicubic_psnr"] - 3.0
+    # Bicubic x4 of the Gaussian-blurred Set5 scores 27.9 dB on Y. The network starts as
+    # exactly bicubic and learns the residual: 40 steps gain 0.24 dB (a run whose layers
+    # died stalled at bicubic quality, which this catches).
+    assert 27.0 < report["mean"]["bicubic_psnr"] < 29.0
+    assert report["mean"]["model_psnr"] > report["mean"]["bicubic_psnr"] + 0.1

@@ -11,7 +11,10 @@ Changes, each for a stated reason:
   checkpoint has it, is folded into the preceding convolution at load);
 * an optional bicubic skip (``skip="bicubic"``): the network predicts the residual over
   bicubic upsampling (Kim, Lee & Lee 2016, VDSR), which trains far faster on a CPU
-  budget; ``skip="none"`` is the paper's plain form.
+  budget; ``skip="none"`` is the paper's plain form. With the skip, the last layer
+  starts at zero, so a fresh network is exactly bicubic: a random residual would be
+  noise that training first removes by switching off whole ReLU layers, and a layer
+  switched off everywhere never comes back (our first x4 pixel-loss run stalled so).
 
 Input and output are float ``(B, 3, H, W)`` in [0, 1]; output is ``scale`` times larger.
 """
@@ -81,6 +84,9 @@ class SRNet(nn.Module):
         self.body = nn.Sequential(*(SRResidualBlock(width) for _ in range(n_residual)))
         self.upsample = nn.Sequential(*(SRUpsample(width) for _ in range(int(math.log2(scale)))))
         self.tail = SRConv(width, 3, 9)
+        if skip == "bicubic":
+            nn.init.zeros_(self.tail.conv2d.weight)
+            nn.init.zeros_(self.tail.conv2d.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.head(x))

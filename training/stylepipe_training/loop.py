@@ -27,6 +27,7 @@ from stylepipe.errors import StylepipeError
 from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import RunConfig
 from .data import PhotoBatches
+from .health import silent_layers_warning, watch_relus
 from .history import LossHistory
 from .progress import TrainingProgress, format_terms
 
@@ -150,16 +151,18 @@ class RunState:
         restore_rng(data["rng"])
 
 
-def write_checkpoint(trainer: Trainer, state: RunState) -> Path:
-    """Checkpoint, preview (``preview.jpg`` and ``previews/step-N.jpg``), loss CSV and plot."""
+def write_checkpoint(trainer: Trainer, state: RunState) -> tuple[Path, list[str]]:
+    """Checkpoint, preview (``preview.jpg`` and ``previews/step-N.jpg``), loss CSV and
+    plot; returns the checkpoint's path and the layers silent on the preview."""
     path = save_checkpoint(state.run_dir, state.payload(trainer))
-    image = trainer.preview()
+    with watch_relus(trainer.net) as silent:
+        image = trainer.preview()
     (state.run_dir / "previews").mkdir(exist_ok=True)
     image.save(state.run_dir / "previews" / f"step-{state.step:06d}.jpg", quality=90)
     image.save(state.run_dir / "preview.jpg", quality=90)
     state.history.write_csv(state.run_dir / "losses.csv")
     state.history.write_plot(state.run_dir / "losses.png")
-    return path
+    return path, silent
 
 
 class StopFlag:
@@ -209,7 +212,7 @@ def train_loop(
     """Train until ``state.config.iterations``; returns False when stopped by a signal
     (after writing a checkpoint of the last finished step)."""
     total, every = state.config.iterations, trainer.runtime.checkpoint_every
-    speed = None
+    speed, silent_before = None, []
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()
@@ -224,11 +227,14 @@ def train_loop(
             if on_step is not None:
                 on_step(state.step, terms)
             if stop.requested or state.step % every == 0 or state.step == total:
-                path = write_checkpoint(trainer, state)
+                path, silent = write_checkpoint(trainer, state)
                 log(
                     f"step {state.step}/{total}: {format_terms(terms)}; "
                     f"{speed:.2f} img/s; checkpoint {path}"
                 )
+                if silent and silent != silent_before:
+                    trainer.warn(silent_layers_warning(state.step, silent))
+                silent_before = silent
             if stop.requested:
                 log(f"stopped by {stop.name} after step {state.step}")
                 return False
