@@ -156,6 +156,21 @@ def test_bundled_models_stay_small() -> None:
     assert 0 < total < 10 * 2**20
 
 
+def test_bundled_pixel_loss_x4_beats_bicubic_by_a_decibel_on_set5(capsys) -> None:
+    """The issue's quality target, on the real Set5 (Gaussian sigma 1 + bicubic, the
+    degradation the models were trained for; Y channel, 4-pixel border cropped)."""
+    set5 = REPO.parent / "shared" / "assets" / "sr_benchmarks" / "Set5" / "HR"
+    if not set5.is_dir():
+        pytest.skip(f"{set5} is missing (the shared assets are not beside the checkout)")
+    if ("stylepipe_sr", "sr4-pixel") not in SHIPPED:
+        pytest.fail("sr4-pixel is not bundled: run python training/bundle_models.py sr4-pixel")
+    capsys.readouterr()
+    assert cli("eval", "sr", "--model", "stylepipe_sr/sr4-pixel", "--data", set5, "--json") == 0
+    mean = json.loads(capsys.readouterr().out)["mean"]
+    assert mean["model_psnr"] >= mean["bicubic_psnr"] + 1.0, mean
+    assert mean["model_ssim"] > mean["bicubic_ssim"], mean
+
+
 # --- the bundling script on tiny packs -----------------------------------------------------
 
 
