@@ -16,7 +16,8 @@ from .engine import BatchJob, BatchSummary, ItemResult, WorkItem, preflight
 from .errors import StorageFullError, StylepipeError
 from .filters import FilterContext
 from .frame import Frame
-from .image_io import SaveOptions, read_image, write_error, write_image
+from .image_io import read_image
+from .image_write import SaveOptions, write_error, write_image
 
 if TYPE_CHECKING:
     from .app import App

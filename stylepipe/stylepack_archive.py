@@ -6,12 +6,10 @@ A ``.stylepack`` is a zip whose members are the pack's files, flat, with no fold
 other member. Archives are written deterministically (sorted members, fixed
 timestamps), so exporting one pack twice gives identical bytes.
 
-Installing treats the archive as hostile until every check has passed, in this order:
-member names against zip-slip (absolute paths, ``..``, backslashes, symlinks, folders)
-and an allow-list; declared sizes, count and compression ratio against zip bombs; the
-manifest schema and version; the architecture, kind, parameters and scale (the network
-is built on the ``meta`` device); name clashes. Only then are members extracted, into a
-temporary folder beside the target, counting bytes (a member that inflates past its
+Installing runs the archive checks of :mod:`stylepipe.stylepack_checks` (member names,
+sizes, manifest), then checks the architecture, kind, parameters and scale (the network
+is built on the ``meta`` device) and name clashes. Only then are members extracted, into
+a temporary folder beside the target, counting bytes (a member that inflates past its
 declared size is stopped) and hashing them; the weights are parsed as safetensors (never
 unpickled) and must match the network's keys and shapes; pictures must decode. The
 folder is renamed into place last, so a rejected pack leaves nothing behind.
@@ -19,23 +17,25 @@ folder is renamed into place last, so a rejected pack leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import re
 import shutil
 import stat
 import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import InvalidPackError, StylepackError, StylepipeError, UsageError
+from .stylepack_checks import (
+    DEFAULT_LIMITS,
+    ArchiveLimits,
+    check_members,
+    copy_member,
+    open_archive,
+    read_manifest,
+)
 from .stylepacks import (
-    ALLOWED_FILES,
     LOCAL_PLUGIN,
     MANIFEST,
     PICTURES,
@@ -48,7 +48,6 @@ from .stylepacks import (
     read_pack,
     replace_dir,
     shareable_files,
-    validate_manifest,
 )
 
 if TYPE_CHECKING:
@@ -58,33 +57,6 @@ SUFFIX = ".stylepack"
 COMMENT = b"stylepipe-pack"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip epoch: reproducible archives
 _CHUNK = 1 << 20
-_MiB = 1 << 20
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError)
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Size limits for members of a ``.stylepack``. Declared sizes are checked before
-    anything is extracted, and the bytes are counted again while extracting. A member
-    over ``ratio_floor`` bytes may not inflate more than ``max_ratio`` times (deflate of
-    real weights or JPEGs stays far below; a zip bomb does not)."""
-
-    max_members: int = 16
-    max_manifest: int = 1 * _MiB
-    max_weights: int = 512 * _MiB
-    max_other: int = 16 * _MiB
-    max_total: int = 600 * _MiB
-    max_ratio: float = 100.0
-    ratio_floor: int = 1 * _MiB
-    max_picture_pixels: int = 4096 * 4096
-
-    def member_limit(self, name: str) -> int:
-        if name == MANIFEST:
-            return self.max_manifest
-        return self.max_weights if name == WEIGHTS else self.max_other
-
-
-DEFAULT_LIMITS = ArchiveLimits()
 
 
 @dataclass(frozen=True)
@@ -146,150 +118,6 @@ def _add_member(archive: zipfile.ZipFile, name: str, path: Path) -> None:
         shutil.copyfileobj(src, dst, _CHUNK)
 
 
-# --- inspection --------------------------------------------------------------------------
-
-
-def read_stylepack_manifest(
-    archive_path: Path, *, limits: ArchiveLimits = DEFAULT_LIMITS
-) -> dict[str, Any]:
-    """The validated manifest of a ``.stylepack`` (member checks included), without
-    extracting anything. Raises :class:`InvalidPackError`."""
-    archive_path = Path(archive_path)
-    try:
-        with _open_zip(archive_path) as archive:
-            infos = check_members(archive, limits)
-            return _read_manifest(archive, infos, limits)
-    except InvalidPackError:
-        raise
-    except StylepackError as exc:
-        raise InvalidPackError(f"{archive_path}: {exc.message}", hint=exc.hint) from exc
-
-
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise StylepackError(
-            f"not a readable zip archive ({exc})",
-            hint="the file may be truncated or corrupt; export or download it again",
-        ) from exc
-
-
-def check_members(archive: zipfile.ZipFile, limits: ArchiveLimits) -> dict[str, zipfile.ZipInfo]:
-    """Every member name, kind and declared size is acceptable; returns them by name."""
-    infos = archive.infolist()
-    if len(infos) > limits.max_members:
-        raise StylepackError(f"{len(infos)} members; a pack has at most {limits.max_members}")
-    members: dict[str, zipfile.ZipInfo] = {}
-    for info in infos:
-        _check_member(info, limits)
-        if info.filename in members:
-            raise StylepackError(f"member {info.filename!r} appears twice")
-        members[info.filename] = info
-    total = sum(info.file_size for info in infos)
-    if total > limits.max_total:
-        raise StylepackError(
-            f"members add up to {total} bytes, over the {limits.max_total}-byte limit"
-        )
-    for required in (MANIFEST, WEIGHTS):
-        if required not in members:
-            raise StylepackError(f"no {required} in the archive")
-    return members
-
-
-def _check_member(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
-    name = info.filename
-    escape = _escape_reason(info)
-    if escape:
-        raise StylepackError(
-            f"unsafe member name {info.orig_filename!r}: {escape}",
-            hint="a pack's members are plain file names; this archive tries to write "
-            "outside its folder (zip-slip) and was not opened further",
-        )
-    if stat.S_ISLNK(info.external_attr >> 16):
-        raise StylepackError(f"member {name!r} is a symbolic link")
-    if info.is_dir() or "/" in name:
-        raise StylepackError(f"member {name!r} is in a folder; pack members are flat")
-    if name not in ALLOWED_FILES:
-        raise StylepackError(
-            f"unexpected member {name!r}", hint="allowed: " + ", ".join(sorted(ALLOWED_FILES))
-        )
-    if info.flag_bits & 0x1:
-        raise StylepackError(f"member {name!r} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise StylepackError(f"member {name!r} uses unsupported compression {info.compress_type}")
-    limit = limits.member_limit(name)
-    if info.file_size > limit:
-        raise StylepackError(f"{name} is {info.file_size} bytes, over the {limit}-byte limit")
-    if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
-        info.compress_size, 1
-    ):
-        raise StylepackError(
-            f"{name} would inflate {info.file_size / max(info.compress_size, 1):.0f} times "
-            f"(limit {limits.max_ratio:.0f}): refusing a likely zip bomb"
-        )
-
-
-def _escape_reason(info: zipfile.ZipInfo) -> str | None:
-    raw = info.orig_filename
-    if "\0" in raw:
-        return "it contains a NUL byte"
-    if "\\" in raw:
-        return "it contains a backslash"
-    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
-        return "it is an absolute path"
-    if ".." in raw.split("/"):
-        return "it contains '..'"
-    return None
-
-
-def _read_manifest(
-    archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], limits: ArchiveLimits
-) -> dict[str, Any]:
-    sink = io.BytesIO()  # bounded: _copy_member stops at the manifest size limit
-    _copy_member(archive, infos[MANIFEST], sink, limits)
-    try:
-        data = json.loads(sink.getvalue().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise StylepackError(f"{MANIFEST} is not valid UTF-8 JSON: {exc}") from None
-    manifest = validate_manifest(data, where=MANIFEST)
-    listed, present = set(manifest["files"]), set(infos) - {MANIFEST}
-    if listed - present:
-        raise StylepackError(f"{', '.join(sorted(listed - present))} listed but not in the archive")
-    if present - listed:
-        raise StylepackError(
-            f"{', '.join(sorted(present - listed))} in the archive but not in the manifest "
-            "(no checksum)"
-        )
-    return manifest
-
-
-def _copy_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, sink: IO[bytes], limits: ArchiveLimits
-) -> str:
-    """Copy one member, counting bytes against its declared size and limit (so a lying
-    header cannot inflate past them); returns the sha256 of what was copied."""
-    digest, count = hashlib.sha256(), 0
-    limit = min(info.file_size, limits.member_limit(info.filename))
-    try:
-        with archive.open(info) as src:
-            while chunk := src.read(_CHUNK):
-                count += len(chunk)
-                if count > limit:
-                    raise StylepackError(
-                        f"{info.filename} inflates past its declared size: refusing a zip bomb"
-                    )
-                digest.update(chunk)
-                sink.write(chunk)
-    except _READ_ERRORS as exc:
-        raise StylepackError(f"cannot extract {info.filename}: {exc}") from exc
-    if count != info.file_size:
-        raise StylepackError(f"{info.filename} is shorter than its declared size (truncated)")
-    return digest.hexdigest()
-
-
 # --- install -----------------------------------------------------------------------------
 
 
@@ -313,7 +141,7 @@ def install_stylepack(
     missing = [p for p in (root, *root.parents) if not p.exists()]
     installed = False
     try:
-        with _open_zip(archive_path) as archive:
+        with open_archive(archive_path) as archive:
             result = _install(archive, root, catalog, force, limits)
         installed = True
         return result
@@ -344,7 +172,7 @@ def _install(
     archive: zipfile.ZipFile, root: Path, catalog: Catalog, force: bool, limits: ArchiveLimits
 ) -> InstallResult:
     infos = check_members(archive, limits)
-    manifest = _read_manifest(archive, infos, limits)
+    manifest = read_manifest(archive, infos, limits)
     name = str(manifest["name"])
     dest = root / name
     shadows = _check_clash(name, dest, catalog, force)
@@ -354,7 +182,7 @@ def _install(
     try:
         for fname, info in infos.items():
             with open(staging / fname, "xb") as sink:
-                digest = _copy_member(archive, info, sink, limits)
+                digest = copy_member(archive, info, sink, limits)
             if fname != MANIFEST and digest != manifest["files"][fname]:
                 raise StylepackError(
                     f"checksum of {fname} does not match the manifest",

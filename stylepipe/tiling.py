@@ -30,6 +30,10 @@ Out of memory, the tile halves and the image starts again (a warning says so); b
 :data:`MIN_TILE` pixels :class:`~stylepipe.errors.TileOutOfMemory` is raised. A reduced
 ``autocast_dtype`` on the CPU runs a cached copy of the network with weights in that
 type instead of autocast (see :class:`stylepipe.tilesweep.Runner`).
+
+This module holds the entry points, the automatic tile size (:func:`choose_tile`) and
+the out-of-memory back-off; one attempt at the image with one tile side, in the mode's
+strategy, is :func:`stylepipe.tilejob.run_job`.
 """
 
 from __future__ import annotations
@@ -38,18 +42,16 @@ import gc
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .errors import ModelError, TileOutOfMemory, UsageError
-from .globalnorm import GlobalNorm, untileable_layers
+from .errors import TileOutOfMemory, UsageError
 from .tileio import ArraySink, ArraySource, Sink, TensorSource, TileSource
-from .tileplan import Tile, TileSegment, align_down, align_up, plan_tiles, tile_weights
-from .tilesweep import Runner, Stage, measure, release_heap, write_sink, write_tensor
+from .tilejob import TileJob, run_job
+from .tileplan import TileSegment, align_down, align_up, plan_tiles, tile_weights
+from .tilesweep import Runner
 
 if TYPE_CHECKING:
     from .models import TilingPolicy
@@ -79,8 +81,6 @@ CPU_TILE_CAP = 1024
 """Largest automatic tile on the CPU. The style network's 64-pixel halo then costs 27%
 when streaming and its segments' 8-pixel halo 3%, while larger tiles only add working
 memory on top of the host memory a huge image already needs."""
-APPROX_SIDE = 512
-"""Longest side of the downscaled copy that ``mode="approx"`` takes statistics from."""
 
 
 def _warn(message: str) -> None:
@@ -159,10 +159,10 @@ def run_tiled_stream(
         tile = choose_tile(net, policy, (height, width), runner.device, autocast_dtype)
     side = max(height, width) if tile <= 0 or tile >= max(height, width) else align_down(tile, m)
     budget = _cache_budget() if cache_budget is None else cache_budget
-    job = _Job(runner, source, policy, sink, mode, overlap, budget)
+    job = TileJob(runner, source, policy, sink, mode, overlap, budget)
     while True:
         try:
-            _attempt(job, side)
+            run_job(job, side)
             return
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
@@ -192,144 +192,6 @@ def _release(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One image: what to run, on what, and how."""
-
-    runner: Runner
-    source: TileSource
-    policy: TilingPolicy
-    sink: Sink
-    mode: str
-    overlap: int
-    cache_budget: float
-
-
-def _attempt(job: _Job, side: int) -> None:
-    """One try at the whole image with tiles of ``side`` input pixels."""
-    net, policy = job.runner.net, job.policy
-    whole = TileSegment(net, net, (policy.scale, 1), policy.multiple, policy.halo, 3)
-    tiles = _plan(whole, job.source.size, side, job.overlap)
-    norm = GlobalNorm(net)
-    with norm:
-        if len(tiles) == 1 or not norm.layers:
-            norm.mode = "local"  # one tile is the whole frame: plain instance norm
-        elif untileable_layers(net):
-            raise ModelError(
-                "the network has layers with whole-image state that tiles cannot share: "
-                + ", ".join(untileable_layers(net)),
-                hint="use a tile size no smaller than the image (--tile 0)",
-            )
-        elif job.mode == "approx":
-            _record_downscaled(job, norm, side)
-        else:
-            segments = _segments(job, side)
-            if segments is not None:
-                _run_segments(job, norm, segments)
-                return
-        stage = Stage(net, net, job.source, tiles, Fraction(policy.scale))
-        if norm.mode != "local":
-            measure(stage, norm, job.runner)
-        write_sink(stage, job.runner, job.source.size, job.sink)
-
-
-def _plan(seg: TileSegment, size: tuple[int, int], side: int, overlap: int) -> list[Tile]:
-    return plan_tiles(*size, side, halo=seg.halo, multiple=seg.multiple, overlap=overlap)
-
-
-def _segments(job: _Job, side: int) -> list[tuple[TileSegment, int, bool]] | None:
-    """The network's segments with each one's tile side and whether it writes in place,
-    if it has segments and the activations kept between them fit ``cache_budget``."""
-    segments = getattr(job.runner.net, "tiling_segments", None)
-    if segments is None:
-        return None
-    itemsize = torch.empty((), dtype=job.runner.activation_dtype).element_size()
-    (h, w), rate = job.source.size, Fraction(1)
-    planned, held, peak = [], 0, 0
-    listed = segments()
-    for i, seg in enumerate(listed):
-        seg_side = align_down(int(side * rate), seg.multiple)
-        cores = _plan(seg, (h, w), seg_side, 0)
-        halo = align_up(seg.halo, seg.multiple)
-        in_place = seg.residual and held > 0 and halo <= _min_core(cores)
-        scale = Fraction(*seg.scale)
-        h, w, rate = int(h * scale), int(w * scale), rate * scale
-        to_sink = i + 1 == len(listed)
-        new = 0 if in_place or to_sink else seg.channels * h * w * itemsize
-        peak = max(peak, held + new)
-        held = held if in_place else new
-        planned.append((seg, seg_side, in_place))
-    return planned if peak <= job.cache_budget else None
-
-
-def _min_core(tiles: list[Tile]) -> int:
-    return min(min(t.ys.core[1] - t.ys.core[0], t.xs.core[1] - t.xs.core[0]) for t in tiles)
-
-
-def _run_segments(
-    job: _Job, norm: GlobalNorm, segments: list[tuple[TileSegment, int, bool]]
-) -> None:
-    """Segment after segment: its statistics sweeps, then its output kept on the host
-    (in place for residual segments) for the next; the last one writes to the sink."""
-    source, size, rate = job.source, job.source.size, Fraction(1)
-    for i, (seg, seg_side, in_place) in enumerate(segments):
-        last = i + 1 == len(segments)
-        overlap = align_down(int(job.overlap * rate), seg.multiple) if last else 0
-        stage = Stage(
-            seg.forward,
-            seg.module,
-            source,
-            _plan(seg, size, seg_side, overlap),
-            Fraction(*seg.scale),
-        )
-        measure(stage, norm, job.runner)
-        if last:
-            write_sink(stage, job.runner, size, job.sink)
-            return
-        size = (stage.out(size[0]), stage.out(size[1]))
-        rate *= stage.scale
-        if in_place:
-            dst = source.image  # type: ignore[attr-defined]
-        else:
-            fmt = torch.channels_last if job.runner.channels_last else torch.contiguous_format
-            dst = torch.empty(
-                1, seg.channels, *size, dtype=job.runner.activation_dtype, memory_format=fmt
-            )
-        write_tensor(stage, job.runner, dst, align_up(seg.halo, seg.multiple) if in_place else 0)
-        release_heap()
-        source = TensorSource(dst)
-
-
-def _record_downscaled(job: _Job, norm: GlobalNorm, side: int) -> None:
-    """Statistics of every layer from one pass over an area-downscaled copy."""
-    height, width = job.source.size
-    factor = max(1, math.ceil(max(height, width) / max(APPROX_SIDE, side)))
-    small = downscale(job.source, factor, job.policy.multiple)
-    norm.mode = "record"
-    try:
-        job.runner(job.runner.net, small)
-    finally:
-        norm.mode = "apply"
-
-
-def downscale(source: TileSource, factor: int, multiple: int = 1) -> torch.Tensor:
-    """Box-filter ``source`` by an integer ``factor``, a band of rows at a time; sides
-    cropped to multiples of ``multiple`` (the last pixels only, never more than needed)."""
-    height, width = source.size
-    if factor == 1:
-        return source.read(0, height, 0, width).float()
-    rows_out = height // factor
-    step = max(1, 4_000_000 // (3 * width * factor))  # output rows per band: ~48 MB read
-    bands = []
-    for r in range(0, rows_out, step):
-        stop = min(rows_out, r + step)
-        x = source.read(r * factor, stop * factor, 0, width // factor * factor).float()
-        bands.append(torch.nn.functional.avg_pool2d(x, factor))
-    small = torch.cat(bands, dim=2)
-    h, w = small.shape[2] // multiple * multiple, small.shape[3] // multiple * multiple
-    return small[:, :, : max(h, multiple), : max(w, multiple)]
 
 
 def choose_tile(

@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Self, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -165,26 +165,28 @@ class _RateColumn(ProgressColumn):
         return Text("-- img/s" if speed is None else f"{speed:.2f} img/s", style="cyan")
 
 
-class BatchProgress:
-    """Files done/total, bar, images/s, ETA and the current file; a context manager."""
+class ProgressDisplay:
+    """A live rich progress display of one task on a console (the UI's stderr); a context
+    manager that shows nothing when not ``enabled`` (quiet). Subclasses give the columns
+    and the task (``task``: what :meth:`rich.progress.Progress.add_task` takes besides the
+    description: total, completed, custom fields), and update it through ``_progress``
+    and ``_task`` when ``_progress`` is set."""
 
-    def __init__(self, console: Console, total: int, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        console: Console,
+        columns: Sequence[ProgressColumn | str],
+        description: str,
+        *,
+        enabled: bool = True,
+        **task: Any,
+    ) -> None:
         self._progress: Progress | None = None
         if enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _RateColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[current]}", markup=False),
-                console=console,
-                transient=False,
-            )
-            self._task = self._progress.add_task("processing", total=total, current="")
+            self._progress = Progress(*columns, console=console, transient=False)
+            self._task = self._progress.add_task(description, **task)
 
-    def __enter__(self) -> BatchProgress:
+    def __enter__(self) -> Self:
         if self._progress is not None:
             self._progress.start()
         return self
@@ -196,8 +198,30 @@ class BatchProgress:
         trace: TracebackType | None,
     ) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, current="")
+            self._finish(self._progress)
             self._progress.stop()
+
+    def _finish(self, progress: Progress) -> None:
+        """Last change to the display before it stops (none by default)."""
+
+
+class BatchProgress(ProgressDisplay):
+    """Files done/total, bar, images/s, ETA and the current file; a context manager."""
+
+    def __init__(self, console: Console, total: int, *, enabled: bool = True) -> None:
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[current]}", markup=False),
+        )
+        super().__init__(console, columns, "processing", enabled=enabled, total=total, current="")
+
+    def _finish(self, progress: Progress) -> None:
+        progress.update(self._task, current="")
 
     def current(self, name: str) -> None:
         """Show the file being filtered now."""

@@ -543,9 +543,9 @@ def _inject(fault: str, after: int) -> None:
     import errno
 
     import stylepipe.atomic as atomic
-    import stylepipe.image_io as image_io
+    import stylepipe.image_write as image_write
 
-    real_write, real_mkstemp = image_io.atomic_write, atomic.tempfile.mkstemp
+    real_write, real_mkstemp = image_write.atomic_write, atomic.tempfile.mkstemp
     count = [0]
 
     def write(path: Path, produce: Callable[[Any], object]) -> None:
@@ -567,7 +567,7 @@ def _inject(fault: str, after: int) -> None:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
         return real_mkstemp(*args, **kwargs)
 
-    image_io.atomic_write = write  # type: ignore[assignment]
+    image_write.atomic_write = write  # type: ignore[assignment]
     if fault == "erofs":
         atomic.tempfile = type("Patched", (), {"mkstemp": staticmethod(mkstemp)})  # type: ignore[assignment]
 

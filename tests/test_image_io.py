@@ -1,10 +1,8 @@
-"""Image I/O: orientation, metadata, alpha, 16 bits, odd modes, bad files, atomic writes."""
+"""Image I/O: orientation, metadata, alpha, 16 bits, odd modes, bad files, format names."""
 
 from __future__ import annotations
 
 import io
-import os
-import stat
 import struct
 import zlib
 from pathlib import Path
@@ -15,16 +13,8 @@ from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from stylepipe.errors import ImageReadError, UsageError
 from stylepipe.frame import Frame, ImageMetadata
-from stylepipe.image_io import (
-    DEFAULT_MAX_PIXELS,
-    SaveOptions,
-    atomic_write,
-    encode_image,
-    normalize_format,
-    pixel_limit,
-    read_image,
-    write_image,
-)
+from stylepipe.image_io import DEFAULT_MAX_PIXELS, normalize_format, pixel_limit, read_image
+from stylepipe.image_write import SaveOptions, encode_image, write_image
 
 RNG = np.random.default_rng(7)
 MAKE = ExifTags.Base.Make
@@ -393,7 +383,7 @@ def test_pixel_limit_zero_lifts_pillows_own_guard(tmp_path: Path) -> None:
         assert read_image(src, max_pixels=0).size == (120, 100)
 
 
-# --- formats and atomic writes ------------------------------------------------------------
+# --- formats ------------------------------------------------------------------------------
 
 
 def test_normalize_format() -> None:
@@ -405,27 +395,3 @@ def test_normalize_format() -> None:
     ]
     with pytest.raises(UsageError, match="bmp"):
         normalize_format("bmp")
-
-
-def test_atomic_write_keeps_old_file_on_error(tmp_path: Path) -> None:
-    target = tmp_path / "x.png"
-    target.write_bytes(b"old")
-
-    def explode(handle: object) -> None:
-        handle.write(b"partial")  # type: ignore[attr-defined]
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, explode)
-    assert target.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
-
-
-def test_atomic_write_replaces_with_usual_permissions(tmp_path: Path) -> None:
-    target = tmp_path / "x.bin"
-    atomic_write(target, lambda handle: handle.write(b"new"))
-    assert target.read_bytes() == b"new"
-    mask = os.umask(0)
-    os.umask(mask)
-    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]

@@ -28,7 +28,8 @@ from sharing_helpers import (
 
 from stylepipe.errors import InvalidPackError
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepack_archive import ArchiveLimits, export_stylepack, install_stylepack
+from stylepipe.stylepack_archive import export_stylepack, install_stylepack
+from stylepipe.stylepack_checks import ArchiveLimits
 from stylepipe.stylepacks import MANIFEST, WEIGHTS
 
 pytestmark = pytest.mark.reliability

@@ -20,12 +20,8 @@ from sharing_helpers import (
 from stylepipe.errors import InvalidPackError, StylepackError, UsageError
 from stylepipe.models import ModelSpec
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepack_archive import (
-    COMMENT,
-    export_stylepack,
-    install_stylepack,
-    read_stylepack_manifest,
-)
+from stylepipe.stylepack_archive import COMMENT, export_stylepack, install_stylepack
+from stylepipe.stylepack_checks import read_stylepack_manifest
 from stylepipe.stylepacks import MANIFEST, WEIGHTS, read_pack
 
 

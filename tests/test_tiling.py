@@ -16,6 +16,7 @@ from stylepipe_style import tiling_policy as style_policy
 from stylepipe_style.network import TransformerNet
 from torch import nn
 
+import stylepipe.tilejob as tilejob
 import stylepipe.tiling as tiling
 from stylepipe.errors import ModelError, TileOutOfMemory, UsageError
 from stylepipe.models import TilingPolicy
@@ -102,16 +103,16 @@ def test_tiled_output_equals_full_frame(kind: str, tile: int, cache_budget: floa
 
 def test_style_segments_keep_one_trunk_in_place_when_it_fits() -> None:
     net, policy = _net("style")
-    job = tiling._Job(tiling.Runner(net, CPU, None), tiling.TensorSource(torch.zeros(1, 3, 56, 76)),
-                      policy, lambda top, band: None, "exact", 8, 1e9)  # fmt: skip
-    plan = tiling._segments(job, 12)
+    runner, source = tiling.Runner(net, CPU, None), tiling.TensorSource(torch.zeros(1, 3, 56, 76))
+    job = tilejob.TileJob(runner, source, policy, lambda top, band: None, "exact", 8, 1e9)
+    plan = tilejob._segments(job, 12)
     assert plan is not None
     assert [side for _, side, _ in plan] == [12, 3, 3, 3]  # image, then trunk pixels
     assert [in_place for *_, in_place in plan] == [False, True, True, False]
-    assert [in_place for *_, in_place in tiling._segments(job, 4)] == [False] * 4
+    assert [in_place for *_, in_place in tilejob._segments(job, 4)] == [False] * 4
     trunk = 4 * 4 * 14 * 19 * 4  # channels x (56/4) x (76/4) x float32
-    assert tiling._segments(dataclasses.replace(job, cache_budget=trunk), 12) is not None
-    assert tiling._segments(dataclasses.replace(job, cache_budget=trunk - 1), 12) is None
+    assert tilejob._segments(dataclasses.replace(job, cache_budget=trunk), 12) is not None
+    assert tilejob._segments(dataclasses.replace(job, cache_budget=trunk - 1), 12) is None
 
 
 def test_style_tiles_really_are_cut_and_stats_really_are_shared() -> None:
@@ -307,7 +308,7 @@ def test_approx_mode_uses_the_statistics_of_a_downscaled_copy(monkeypatch) -> No
     error on real photos)."""
     from stylepipe.globalnorm import GlobalNorm
 
-    monkeypatch.setattr(tiling, "APPROX_SIDE", 40)
+    monkeypatch.setattr(tilejob, "APPROX_SIDE", 40)
     net, policy = _net("style")
     x = _padded(_image(), 4)
     approx = run_tiled(net, x, policy, tile=28, device=CPU, mode="approx")
@@ -323,7 +324,7 @@ def test_approx_mode_uses_the_statistics_of_a_downscaled_copy(monkeypatch) -> No
 
 def test_downscale_reads_bands_and_box_filters() -> None:
     x = torch.rand(1, 3, 50, 30)
-    small = tiling.downscale(tiling.TensorSource(x), 3, multiple=4)
+    small = tilejob.downscale(tiling.TensorSource(x), 3, multiple=4)
     assert torch.allclose(small, F.avg_pool2d(x, 3)[:, :, :16, :8], atol=1e-6)
 
 

@@ -8,18 +8,16 @@ rich draws nothing live, and the loop's checkpoint lines carry the progress inst
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-from stylepipe.ui import UI
+from stylepipe.ui import UI, ProgressDisplay
 
 
 def format_terms(terms: Mapping[str, float]) -> str:
@@ -27,14 +25,11 @@ def format_terms(terms: Mapping[str, float]) -> str:
     return " ".join(f"{k} {v:.3g}" for k, v in terms.items())
 
 
-class TrainingProgress:
+class TrainingProgress(ProgressDisplay):
     """A context manager showing one training run's progress (silent when quiet)."""
 
     def __init__(self, ui: UI, title: str, total: int, completed: int = 0) -> None:
-        self._progress: Progress | None = None
-        if ui.quiet:
-            return
-        self._progress = Progress(
+        columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
@@ -43,26 +38,17 @@ class TrainingProgress:
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=ui.err,
-            transient=False,
         )
-        self._task = self._progress.add_task(
-            title, total=total, completed=completed, rate="-- img/s", losses=""
+        super().__init__(
+            ui.err,
+            columns,
+            title,
+            enabled=not ui.quiet,
+            total=total,
+            completed=completed,
+            rate="-- img/s",
+            losses="",
         )
-
-    def __enter__(self) -> TrainingProgress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
     def update(self, step: int, images_per_s: float, terms: Mapping[str, float]) -> None:
         """Show that ``step`` steps are done, the speed and the latest loss terms."""
