@@ -11,7 +11,8 @@ installs a tiny random-init style pack in a temporary STYLEPIPE_HOME, and runs:
 * SIGINT and SIGKILL at random points (``--kills`` of each), each followed by
   ``--skip-existing`` to the end, compared byte for byte with an uninterrupted run;
 * a simulated full disk (ENOSPC after 3 writes) and read-only output (EROFS), then a
-  ``--skip-existing`` finish; two batches writing into one folder at once.
+  ``--skip-existing`` finish; a real full disk (a 256 KiB tmpfs, where mounting one is
+  allowed); two batches writing into one folder at once.
 
     .venv/bin/python benchmarks/reliability.py
     .venv/bin/python benchmarks/reliability.py --flips 40 --kills 5 --keep /tmp/rel
@@ -164,6 +165,37 @@ def storage_faults(work: Path, home: Path) -> None:
         )
 
 
+def real_disk_full(work: Path, home: Path) -> None:
+    """A real 256 KiB tmpfs filled by incompressible outputs (where mounting is allowed)."""
+    import numpy as np
+    from PIL import Image
+    from small_disk import small_tmpfs
+
+    src = work / "tmpfs-in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(16):
+        noise = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(src / f"img{number:02d}.png")
+    before = snapshot(src)
+    _run(home, [src, "-o", work / "tmpfs-ref", "--filter", "sharpen"])
+    expected = _outputs(work / "tmpfs-ref")
+    with small_tmpfs(work / "tmpfs", 256) as (disk, why):
+        if disk is None:
+            print(f"\nreal full disk (tmpfs): not run ({why}); the simulated ENOSPC above stands")
+            return
+        out = disk / "out"
+        full = _run(home, [src, "-o", out, "--filter", "sharpen"])
+        written = _outputs(out)
+        kept = all(expected[k] == v for k, v in written.items())
+        print(
+            f"\nreal full disk (256 KiB tmpfs): exit {full.returncode}, "
+            f"{len(written)} of 16 written, all intact: {kept}, "
+            f"temp files: {len(temp_files(out))}, inputs intact: {snapshot(src) == before}, "
+            f"'No space left on device' reported: {'No space left' in full.stderr.decode()}"
+        )
+
+
 def concurrent(work: Path, home: Path) -> None:
     src = _fault_inputs(work / "conc-in", 32, 64)
     variants = [["--filter", "adjust:brightness=0.7"], ["--filter", "adjust:brightness=1.3"]]
@@ -205,6 +237,7 @@ def main() -> None:
         corpus_batches(work, home, args.flips)
         kills(work, home, args.kills)
         storage_faults(work, home)
+        real_disk_full(work, home)
         concurrent(work, home)
     finally:
         if args.keep is None:

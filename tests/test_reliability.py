@@ -229,6 +229,38 @@ def test_disk_full_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> N
     assert _outputs(out) == expected
 
 
+def test_a_really_full_filesystem_stops_cleanly(tmp_path: Path) -> None:
+    """The same on a real 256 KiB tmpfs: incompressible 128x128 PNGs (about 31 KB each after sharpen)
+    fill it after a few outputs; the one being written when it fills must vanish."""
+    from small_disk import small_tmpfs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(12):
+        noise = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(src / f"img{number:02d}.png")
+    before = snapshot(src)
+    assert _run(src, "-o", tmp_path / "ref", "--filter", "sharpen").returncode == 0
+    expected = _outputs(tmp_path / "ref")
+    with small_tmpfs(tmp_path / "disk", 256) as (disk, why):
+        if disk is None:
+            pytest.skip(why)
+        out = disk / "out"
+        full = _run(src, "-o", out, "--filter", "sharpen", "--report", tmp_path / "r.json")
+        stderr = full.stderr.decode()
+        assert full.returncode == 1, stderr
+        assert "No space left on device" in stderr and "Traceback" not in stderr
+        written = _outputs(out)
+        assert 0 < len(written) < 12
+        assert all(expected[name] == data for name, data in written.items())
+        assert temp_files(out) == []
+        data = read_report(tmp_path / "r.json")
+        assert data["done"] == len(written)
+        assert data["done"] + data["failed"] + data["not_processed"] == 12
+    assert snapshot(src) == before
+
+
 def test_read_only_output_fails_clearly_and_keeps_earlier_outputs(tmp_path: Path) -> None:
     src = _fault_inputs(tmp_path / "in", count=4, size=20)
     before = snapshot(src)
