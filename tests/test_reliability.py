@@ -230,8 +230,8 @@ def test_disk_full_stops_cleanly_and_skip_existing_finishes(tmp_path: Path) -> N
 
 
 def test_a_really_full_filesystem_stops_cleanly(tmp_path: Path) -> None:
-    """The same on a real 256 KiB tmpfs: incompressible 128x128 PNGs (about 31 KB each after sharpen)
-    fill it after a few outputs; the one being written when it fills must vanish."""
+    """The same on a real 256 KiB tmpfs: incompressible 128x128 PNGs (about 31 KB each after
+    sharpen) fill it after a few outputs; the one being written when it fills must vanish."""
     from small_disk import small_tmpfs
 
     src = tmp_path / "in"
