@@ -53,7 +53,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     """Add subcommands to the ``stylepipe`` command line.
 
     Fires once while the argument parser is built. Add a parser with

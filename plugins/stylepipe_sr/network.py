@@ -86,6 +86,7 @@ class SRNet(nn.Module):
         self.tail = SRConv(width, 3, 9)
         if skip == "bicubic":
             nn.init.zeros_(self.tail.conv2d.weight)
+            assert self.tail.conv2d.bias is not None
             nn.init.zeros_(self.tail.conv2d.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

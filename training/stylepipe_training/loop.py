@@ -212,7 +212,8 @@ def train_loop(
     """Train until ``state.config.iterations``; returns False when stopped by a signal
     (after writing a checkpoint of the last finished step)."""
     total, every = state.config.iterations, trainer.runtime.checkpoint_every
-    speed, silent_before = None, []
+    speed: float | None = None
+    silent_before: list[str] = []
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()
