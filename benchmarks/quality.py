@@ -290,9 +290,9 @@ def _grid_rows(kept: dict[str, Any], scale: int, crop: int, set_name: str) -> li
     for image, outputs in kept.items():
         crops = srq.detail_crop(outputs, scale, crop)
         order = [k for k in crops if k != "original"] + ["original"]
-        rows.append(
-            [(f"{set_name}/{image[:7]} {k}" if k == order[0] else k, crops[k]) for k in order]
-        )
+        stem = Path(image).stem
+        where = stem if stem == set_name else f"{set_name}/{stem[:12]}"
+        rows.append([(f"{where}: {k}" if k == order[0] else k, crops[k]) for k in order])
     return rows
 
 
