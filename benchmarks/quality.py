@@ -277,7 +277,8 @@ def run_sr(args: argparse.Namespace, catalog: Catalog) -> dict[str, Any]:
                 images += [{"protocol": protocol, "set": name, "scale": scale, **r} for r in rows]
                 for s in srq.summarise(rows):
                     tables.setdefault(protocol, []).append({"set": name, "scale": scale, **s})
-                    log(f"{protocol} {name} x{scale} {s['method']}: {s['psnr']:.2f} dB")
+                    psnr = "-" if s["psnr"] is None else f"{s['psnr']:.2f} dB"
+                    log(f"{protocol} {name} x{scale} {s['method']}: {psnr}, grid {s['grid']:.3f}")
                 if protocol == srq.PROTOCOLS[0]:
                     grids.setdefault(scale, []).extend(_grid_rows(kept, scale, args.crop, name))
     for scale, rows in grids.items():
@@ -303,14 +304,15 @@ def sr_targets(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
         set5 = {r["method"]: r for r in rows if r["set"] == "Set5" and r["scale"] == 4}
         bicubic = set5.get("bicubic")
         for method, r in set5.items():
-            if bicubic is None or method == "bicubic":
+            if bicubic is None or method in (srq.BICUBIC, srq.ORIGINAL):
                 continue
             gain = r["psnr"] - bicubic["psnr"]
             verdict = "met" if gain >= 1.0 or "(pixel)" not in method else "NOT met"
             target = " (target >= +1 dB: " + verdict + ")" if "(pixel)" in method else ""
             lines.append(
                 f"- {protocol}, Set5 x4, {method}: {gain:+.2f} dB over bicubic{target}; "
-                f"sharpness {r['sharpness']:.3f} (bicubic {bicubic['sharpness']:.3f})"
+                f"sharpness {r['sharpness']:.3f} (bicubic {bicubic['sharpness']:.3f}), "
+                f"grid {r['grid']:.3f} (bicubic {bicubic['grid']:.3f})"
             )
     return lines
 

@@ -117,15 +117,16 @@ def _terms(values: Mapping[str, float | None]) -> list[str]:
 def sr_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """One protocol's table: a row per (set, scale, method)."""
     return markdown_table(
-        ["set", "scale", "method", "PSNR (dB)", "SSIM", "sharpness", "images", "LR"],
+        ["set", "scale", "method", "PSNR (dB)", "SSIM", "sharpness", "grid", "images", "LR"],
         [
             [
                 r["set"],
                 f"x{r['scale']}",
                 r["method"],
-                f"{r['psnr']:.2f}",
+                "-" if r["psnr"] is None else f"{r['psnr']:.2f}",
                 f"{r['ssim']:.4f}",
                 f"{r['sharpness']:.3f}",
+                f"{r['grid']:.3f}",
                 str(r["images"]),
                 r["lr"],
             ]

@@ -168,6 +168,19 @@ def test_sharpness_of_a_blurred_image_is_below_one() -> None:
     assert srq.score(blurred, image, 4, ref)["sharpness"] < 0.8
 
 
+def test_grid_sees_a_pattern_repeated_at_every_input_pixel() -> None:
+    photo = torch.from_numpy(_textured(64, 64, 5)).permute(2, 0, 1)[None]
+    pattern = torch.zeros(1, 1, 4, 4)
+    pattern[..., 1, :] = pattern[..., :, 2] = 0.08  # one bright row and column per 4x4 cell
+    gridded = (photo + pattern.repeat(1, 1, 16, 16)).clamp(0, 1)
+    shifted = torch.roll(gridded, shifts=(1, 1), dims=(-2, -1))
+    clean, dirty = srq.phase_grid(photo, 4, 4), srq.phase_grid(gridded, 4, 4)
+    assert clean < 0.1 < dirty
+    assert srq.phase_grid(shifted, 4, 4) == pytest.approx(dirty, rel=0.2)  # phase-blind
+    scored = srq.score(gridded, photo, 4, srq.mean_gradient(photo, 4))["grid"]
+    assert scored == pytest.approx(dirty, rel=0.05)  # the same after 8-bit rounding
+
+
 def test_bicubic_protocol_uses_shared_lowres_only_when_it_fits(assets: Path) -> None:
     hr = assets / "sr_benchmarks/Set5/HR/img_001_SRF_4_HR.png"
     high = torch.from_numpy(np.asarray(Image.open(hr), np.float32) / 255).permute(2, 0, 1)[None]
@@ -197,7 +210,11 @@ def test_quick_report_end_to_end(tmp_path: Path, home: Path, assets: Path) -> No
         (4, "sr4 (feature)"),
         (8, "bicubic"),
         (8, "sr8 (feature)"),
+        (4, "original"),
+        (8, "original"),
     }
+    (original,) = [r for r in tables["bicubic"] if (r["scale"], r["method"]) == (4, "original")]
+    assert original["psnr"] is None and original["sharpness"] == 1.0 and original["grid"] >= 0
     lr = {(r["scale"], r["method"]): r["lr"] for r in tables["bicubic"]}
     assert lr[(4, "bicubic")] == "shared" and lr[(8, "bicubic")] == "generated"
     text = (out / "quality.md").read_text()
@@ -223,6 +240,7 @@ def test_set5_bicubic_baseline_matches_the_literature() -> None:
     if not real.is_dir():
         pytest.skip(f"real Set5 not found at {real} (../shared/assets beside the repo)")
     rows, _ = srq.evaluate_set(real, 4, [], "bicubic", None)
-    (mean,) = srq.summarise(rows)
+    mean, original = srq.summarise(rows)
     assert mean["lr"] == "shared" and mean["images"] == 5
     assert 28.0 < mean["psnr"] < 28.8
+    assert original["method"] == "original" and original["grid"] < 0.05 < mean["grid"]

@@ -206,6 +206,21 @@ def test_refusals_before_any_training(style_image: Path, photos: Path) -> None:
     assert code == 2 and "STYLE_IMAGE" in err
     code, _, err = tiny_style(style_image, photos, "Bad Name", "--iterations", 1)
     assert code == 2 and "invalid model name" in err
+    code, _, err = run(
+        "train",
+        "sr",
+        "--data",
+        photos,
+        "--name",
+        "y",
+        "--iterations",
+        1,
+        "--loss",
+        "pixel",
+        "--pixel-weight",
+        1,
+    )
+    assert code == 2 and "--pixel-weight" in err and "--loss feature" in err
 
 
 def test_imagenet_loss_network_from_a_weights_file(
@@ -244,9 +259,13 @@ def test_imagenet_loss_network_from_a_weights_file(
     assert manifest["training"]["content_weight"] == 1e5  # the vgg16 defaults
 
 
-@pytest.mark.parametrize("loss", ["feature", "pixel"])
-def test_train_sr_then_eval(photos: Path, stylepipe_home: Path, tmp_path: Path, loss: str) -> None:
-    name = f"sr-{loss}"
+@pytest.mark.parametrize(
+    ("loss", "pixel_weight"), [("feature", 0.0), ("pixel", 0.0), ("feature", 10.0)]
+)
+def test_train_sr_then_eval(
+    photos: Path, stylepipe_home: Path, tmp_path: Path, loss: str, pixel_weight: float
+) -> None:
+    name = f"sr-{loss}-{pixel_weight:g}"
     code, _, err = run(
         "train",
         "sr",
@@ -273,9 +292,14 @@ def test_train_sr_then_eval(photos: Path, stylepipe_home: Path, tmp_path: Path, 
         "--workers",
         0,
         "--fp16-weights",
+        "--pixel-weight",
+        pixel_weight,
     )
     assert code == 0, err
     manifest = json.loads((stylepipe_home / "plugins" / name / "manifest.json").read_text())
+    assert manifest["training"]["settings"]["pixel_weight"] == pixel_weight
+    header = (stylepipe_home / "runs" / name / "losses.csv").read_text().splitlines()[0]
+    assert ("pixel" in header.split(",")) == (loss == "pixel" or pixel_weight > 0)
     assert (manifest["kind"], manifest["scale"], manifest["architecture"]) == (
         "sr",
         4,

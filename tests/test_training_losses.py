@@ -109,6 +109,23 @@ def test_sr_pixel_criterion_is_mse_plus_tv() -> None:
         SRCriterion(None, loss="feature", tv_weight=0.0)
 
 
+def test_sr_feature_criterion_with_an_added_pixel_term(lossnet) -> None:
+    torch.manual_seed(1)
+    out, target = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    plain = SRCriterion(lossnet, loss="feature", tv_weight=0.25)
+    mixed = SRCriterion(lossnet, loss="feature", tv_weight=0.25, pixel_weight=10.0)
+    assert plain.terms == ("total", "feature", "tv")
+    assert mixed.terms == ("total", "feature", "pixel", "tv")
+    a, b = plain(out, target), mixed(out, target)
+    assert set(b) == set(mixed.terms)
+    mse = float(((out - target) ** 2).mean())
+    assert float(b["pixel"]) == pytest.approx(10.0 * mse)
+    assert float(b["feature"]) == pytest.approx(float(a["feature"]))
+    assert float(b["total"]) == pytest.approx(float(a["total"]) + 10.0 * mse, rel=1e-5)
+    with pytest.raises(ValueError, match="feature loss only"):
+        SRCriterion(None, loss="pixel", tv_weight=0.0, pixel_weight=1.0)
+
+
 def test_style_losses_decrease_on_a_fixed_batch(lossnet) -> None:
     torch.manual_seed(0)
     style = torch.rand(1, 3, 48, 48)

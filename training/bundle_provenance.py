@@ -30,7 +30,7 @@ RANDOM_LOSS_NET = "vgg16-random"
 TUNED_FOR_RANDOM = ("content_weight", "style_weight", "tv_weight", "loss_net_seed")
 #: config.json keys written as ``--key-name VALUE``, by task.
 STYLE_FLAGS = ("image_size", "style_size", "content_weight", "style_weight")
-SR_FLAGS = ("scale", "loss", "patch_size", "skip", "degradation", "loss_weight")
+SR_FLAGS = ("scale", "loss", "patch_size", "skip", "degradation", "loss_weight", "pixel_weight")
 COMMON_FLAGS = ("iterations", "batch_size", "lr", "seed", "arch", "tv_weight")
 LOSS_FLAGS = ("loss_net", "loss_net_seed")
 

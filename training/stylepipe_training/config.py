@@ -68,7 +68,7 @@ class RunConfig:
             raise UsageError("--iterations and --epochs must be positive")
         if not self.lr > 0:
             raise UsageError("--lr must be positive")
-        for key in ("tv_weight", "content_weight", "style_weight", "loss_weight"):
+        for key in ("tv_weight", "content_weight", "style_weight", "loss_weight", "pixel_weight"):
             value = getattr(self, key, 0.0)
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise UsageError(f"--{key.replace('_', '-')} must be a finite number >= 0")
@@ -119,6 +119,7 @@ class SRConfig(RunConfig):
     skip: str = "bicubic"
     degradation: str = "gaussian-bicubic"
     loss_weight: float = 1.0
+    pixel_weight: float = 0.0
 
     def arch_params(self) -> dict[str, Any]:
         return {"scale": self.scale, **SR_ARCHES[self.arch], "skip": self.skip}
@@ -139,6 +140,8 @@ class SRConfig(RunConfig):
             raise UsageError("--scale must be 4 or 8")
         if self.loss not in SR_LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(SR_LOSSES)}")
+        if self.pixel_weight and self.loss != "feature":
+            raise UsageError("--pixel-weight adds a pixel term to --loss feature only")
         if self.patch_size % self.scale or self.patch_size < 12 * self.scale:
             raise UsageError(
                 f"--patch-size must be a multiple of {self.scale}, at least {12 * self.scale}"

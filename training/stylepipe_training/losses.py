@@ -122,7 +122,8 @@ class StyleCriterion:
 
 class SRCriterion:
     """The super-resolution objective: feature loss at relu2_2 (or per-pixel MSE) plus TV.
-    ``loss_weight`` multiplies the feature (or pixel) term."""
+    ``loss_weight`` multiplies the feature (or pixel) term; ``pixel_weight`` > 0 adds a
+    per-pixel MSE term to the feature loss (0, the paper's form, leaves it out)."""
 
     def __init__(
         self,
@@ -131,26 +132,38 @@ class SRCriterion:
         loss: str,
         tv_weight: float,
         loss_weight: float = 1.0,
+        pixel_weight: float = 0.0,
         layer: str = CONTENT_LAYER,
     ) -> None:
         if loss == "feature" and lossnet is None:
             raise ValueError("the feature loss needs a loss network")
+        if pixel_weight and loss != "feature":
+            raise ValueError("pixel_weight adds a pixel term to the feature loss only")
         self.lossnet, self.loss, self.layer = lossnet, loss, layer
-        self.weights = {"main": loss_weight, "tv": tv_weight}
+        self.weights = {"main": loss_weight, "tv": tv_weight, "pixel": pixel_weight}
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the weighted terms, ``total`` first."""
+        extra = ("pixel",) if self.loss == "feature" and self.weights["pixel"] else ()
+        return ("total", self.loss, *extra, "tv")
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted terms (``feature`` or ``pixel``, and ``tv``) and their sum, ``total``."""
+        """Weighted terms (``feature`` or ``pixel``, ``pixel`` too when it is added to the
+        feature loss, and ``tv``) and their sum, ``total``."""
+        terms = {}
         if self.loss == "feature":
             assert self.lossnet is not None
             with torch.no_grad():
                 want = self.lossnet(target, [self.layer])[self.layer]
             got = self.lossnet(output, [self.layer])[self.layer]
             main = feature_loss(got, want) * content_scale(self.lossnet, want)
+            if self.weights["pixel"]:
+                pixel = F.mse_loss(output.float(), target.float())
+                terms["pixel"] = self.weights["pixel"] * pixel
         else:
             main = F.mse_loss(output.float(), target.float())
-        terms = {
-            self.loss: self.weights["main"] * main,
-            "tv": self.weights["tv"] * total_variation(output),
-        }
-        terms["total"] = terms[self.loss] + terms["tv"]
+        terms[self.loss] = self.weights["main"] * main
+        terms["tv"] = self.weights["tv"] * total_variation(output)
+        terms["total"] = sum(terms.values(), torch.zeros((), device=output.device))
         return terms

@@ -251,6 +251,14 @@ def _add_sr(sub: Any) -> None:
     _opt(sr, "--loss-weight", type=float, help="weight of the feature/pixel term (default 1)")
     _opt(
         sr,
+        "--pixel-weight",
+        type=float,
+        help="with --loss feature: weight of an added per-pixel MSE term (default 0, the "
+        "paper's pure feature loss); about 10 removes the fine grid a random loss network "
+        "leaves",
+    )
+    _opt(
+        sr,
         "--tv-weight",
         type=float,
         help="total-variation weight (default: depends on --loss and --loss-net)",

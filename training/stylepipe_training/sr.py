@@ -37,7 +37,7 @@ class SRTrainer(Trainer):
         preview: torch.Tensor,
     ) -> None:
         super().__init__(net, runtime, lr)
-        self.terms = ("total", criterion.loss, "tv")
+        self.terms = criterion.terms
         self.criterion, self.scale, self.degradation = criterion, scale, degradation
         self.preview_input = preview
 
@@ -69,7 +69,11 @@ def build_sr_trainer(
     if lossnet is not None:
         lossnet = lossnet.to(runtime.device).to(memory_format=runtime.memory_format)
     criterion = SRCriterion(
-        lossnet, loss=config.loss, tv_weight=config.tv_weight, loss_weight=config.loss_weight
+        lossnet,
+        loss=config.loss,
+        tv_weight=config.tv_weight,
+        loss_weight=config.loss_weight,
+        pixel_weight=config.pixel_weight,
     )
     preview = to_tensor(fit_long_side(open_rgb(preview_path), PREVIEW_SIDE, config.scale))
     return SRTrainer(
