@@ -34,16 +34,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from reliability_corpus import (  # noqa: E402
-    build_corpus,
-    check_batch,
-    pattern,
-    read_report,
-    snapshot,
-    temp_files,
-)
+from reliability_checks import check_batch, read_report, snapshot, temp_files  # noqa: E402
+from reliability_corpus import build_corpus, pattern  # noqa: E402
 
-CORPUS_MODULE = REPO / "tests" / "reliability_corpus.py"
+FAULTS_SCRIPT = REPO / "tests" / "reliability_faults.py"
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -53,7 +47,7 @@ def _env(home: Path) -> dict[str, str]:
 def _cmd(args: list[str | Path], fault: tuple[str, int] | None = None) -> list[str]:
     prefix = [sys.executable, "-m", "stylepipe"]
     if fault:
-        prefix = [sys.executable, str(CORPUS_MODULE), fault[0], str(fault[1]), "--"]
+        prefix = [sys.executable, str(FAULTS_SCRIPT), fault[0], str(fault[1]), "--"]
     return [*prefix, "run", *map(str, args)]
 
 

@@ -20,15 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from reliability_corpus import (
-    build_corpus,
-    check_batch,
-    pattern,
-    read_report,
-    reopens,
-    snapshot,
-    temp_files,
-)
+from reliability_checks import check_batch, read_report, reopens, snapshot, temp_files
+from reliability_corpus import build_corpus, pattern
 
 from stylepipe.atomic import atomic_write, temp_prefix
 from stylepipe.engine import BatchJob, BatchOptions, WorkItem, remove_stale_temps
@@ -37,7 +30,7 @@ from stylepipe.pipeline import Pipeline
 pytestmark = pytest.mark.reliability
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS_MODULE = Path(__file__).resolve().parent / "reliability_corpus.py"
+FAULTS_SCRIPT = Path(__file__).resolve().parent / "reliability_faults.py"
 NEURAL = ["--filter", "autocontrast", "--filter", "style:model=tiny"]
 TIMEOUT = 300
 
@@ -50,7 +43,7 @@ def _env() -> dict[str, str]:
 def _run(*argv: str | Path, fault: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
     prefix = [sys.executable, "-m", "stylepipe"]
     if fault is not None:
-        prefix = [sys.executable, str(CORPUS_MODULE), fault[0], str(fault[1]), "--"]
+        prefix = [sys.executable, str(FAULTS_SCRIPT), fault[0], str(fault[1]), "--"]
     return subprocess.run(
         [*prefix, "run", *map(str, argv)], env=_env(), capture_output=True, timeout=TIMEOUT
     )

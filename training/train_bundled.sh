@@ -50,14 +50,16 @@ style() {  # style NAME IMAGE DESCRIPTION
         --preview samples/photos/chelsea.jpg --description "$3"
 }
 
-sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION
+sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
     train sr "$1" "$4" --scale "$2" --loss "$3" --arch half --patch-size 192 \
-        --preview samples/photos/coffee.jpg --description "$5"
+        --preview samples/photos/coffee.jpg --description "$5" "${@:6}"
 }
 
 STYLE_STEPS=1600 style mosaic "$STYLES/pytorch_examples/mosaic.jpg" "Mosaic (style image from pytorch/examples)"
-sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)"
-sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss"
+# A per-pixel term (weight 10) beside the feature loss: with the random loss network the
+# pure feature loss leaves a grid at every input pixel (RECIPES.md, "The grid").
+sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)" --pixel-weight 10
+sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
 style starry-night "$STYLES/jcjohnson_fast_neural_style/starry_night_crop.jpg" "The Starry Night, Vincent van Gogh, 1889 (public domain)"
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
 style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
