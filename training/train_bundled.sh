@@ -20,7 +20,6 @@ THREADS="${THREADS:-2}"
 STYLE_STEPS="${STYLE_STEPS:-1200}"
 SR_STEPS="${SR_STEPS:-800}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-CONTENT_WEIGHT="${CONTENT_WEIGHT:-5}"
 COMMON=(--data "$DATA" --loss-net vgg16-random --threads "$THREADS" --checkpoint-every 50
         --fp16-weights --author "stylepipe developers" --license MIT)
 
@@ -44,10 +43,10 @@ train() {  # train KIND NAME STEPS ARGS...
     echo "== $name: exit $? after $((SECONDS - start)) s"
 }
 
-style() {  # style NAME IMAGE DESCRIPTION
+style() {  # style NAME IMAGE CONTENT_WEIGHT DESCRIPTION
     train style "$1" "$STYLE_STEPS" "$2" --image-size 128 --style-size 256 --arch half \
-        --content-weight "$CONTENT_WEIGHT" --style-weight 20 --tv-weight 100 \
-        --preview samples/photos/chelsea.jpg --description "$3"
+        --content-weight "$3" --style-weight 20 --tv-weight 100 \
+        --preview samples/photos/chelsea.jpg --description "$4"
 }
 
 sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
@@ -55,13 +54,15 @@ sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
         --preview samples/photos/coffee.jpg --description "$5" "${@:6}"
 }
 
-STYLE_STEPS=1600 style mosaic "$STYLES/pytorch_examples/mosaic.jpg" "Mosaic (style image from pytorch/examples)"
+# Content weight: 20 keeps faces and edges readable (mosaic, retrained so); the first
+# runs used 5, which lets the texture cover the photo (RECIPES.md, "Content weight").
+STYLE_STEPS=1600 style mosaic "$STYLES/pytorch_examples/mosaic.jpg" 20 "Mosaic (style image from pytorch/examples)"
 # A per-pixel term (weight 10) beside the feature loss: with the random loss network the
 # pure feature loss leaves a grid at every input pixel (RECIPES.md, "The grid").
 sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)" --pixel-weight 10
 sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
-style starry-night "$STYLES/jcjohnson_fast_neural_style/starry_night_crop.jpg" "The Starry Night, Vincent van Gogh, 1889 (public domain)"
+style starry-night "$STYLES/jcjohnson_fast_neural_style/starry_night_crop.jpg" 5 "The Starry Night, Vincent van Gogh, 1889 (public domain)"
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
-style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
-style composition-vii "$STYLES/jcjohnson_fast_neural_style/composition_vii.jpg" "Composition VII, Wassily Kandinsky, 1913 (public domain)"
+style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" 5 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
+style composition-vii "$STYLES/jcjohnson_fast_neural_style/composition_vii.jpg" 5 "Composition VII, Wassily Kandinsky, 1913 (public domain)"
 echo "== all done $(date -u +%FT%TZ)"
