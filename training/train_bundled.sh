@@ -63,6 +63,6 @@ sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)" --pixel-weight
 sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
 style starry-night "$STYLES/jcjohnson_fast_neural_style/starry_night_crop.jpg" 20 "The Starry Night, Vincent van Gogh, 1889 (public domain)"
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
-style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" 5 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
+style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" 20 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
 style composition-vii "$STYLES/jcjohnson_fast_neural_style/composition_vii.jpg" 5 "Composition VII, Wassily Kandinsky, 1913 (public domain)"
 echo "== all done $(date -u +%FT%TZ)"
