@@ -54,8 +54,8 @@ sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
         --preview samples/photos/coffee.jpg --description "$5" "${@:6}"
 }
 
-# Content weight: 20 keeps faces and edges readable (mosaic, retrained so); the first
-# runs used 5, which lets the texture cover the photo (RECIPES.md, "Content weight").
+# Content weight: 20 keeps faces and edges readable; 5, used by the first runs and still
+# by composition-vii, lets the texture cover the photo (RECIPES.md, "Content weight").
 STYLE_STEPS=1600 style mosaic "$STYLES/pytorch_examples/mosaic.jpg" 20 "Mosaic (style image from pytorch/examples)"
 # A per-pixel term (weight 10) beside the feature loss: with the random loss network the
 # pure feature loss leaves a grid at every input pixel (RECIPES.md, "The grid").

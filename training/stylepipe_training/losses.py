@@ -145,7 +145,7 @@ class SRCriterion:
     @property
     def terms(self) -> tuple[str, ...]:
         """Names of the weighted terms, ``total`` first."""
-        extra = ("pixel",) if self.loss == "feature" and self.weights["pixel"] else ()
+        extra = ("pixel",) if self.weights["pixel"] else ()  # feature loss only (checked)
         return ("total", self.loss, *extra, "tv")
 
     def __call__(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
