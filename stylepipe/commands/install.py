@@ -4,12 +4,16 @@ A ``.stylepack`` file is data: it is checked completely, then unpacked into the 
 plugin dir (see :mod:`stylepipe.stylepack_archive`). Anything else is a Python package
 (a PyPI name, a wheel, a folder) and goes to pip, run as ``sys.executable -m pip`` so
 that it lands in the environment stylepipe itself runs in, where its entry points are
-found (as simonw/llm does).
+found (as simonw/llm does). Which names may go to pip is decided first
+(:mod:`stylepipe.pip_targets`); an install that brings no plugin is undone, and
+``uninstall`` removes what ``install`` added (:mod:`stylepipe.pip_install`).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -17,15 +21,22 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import install_record
 from ..app import App
 from ..errors import ExitCode, NotFoundError, StylepipeError, UsageError
 from ..models import ModelSpec
 from ..paths import user_plugin_dir
+from ..pip_install import Installed, PipRunner, install_target, removal_plan
+from ..pip_targets import PipTarget, pip_target
 from ..plugins import ENTRY_POINT_GROUP
 from ..registry import Entry
 from ..stylepacks import LOCAL_PLUGIN, NAME_RE
+from ..wording import model_noun
+
+Confirm = Callable[[str], bool]
 
 PACK_SUFFIX = ".stylepack"
 
@@ -36,10 +47,14 @@ examples:
   stylepipe install stylepipe-style-mosaic      a plugin package from PyPI, through pip
   stylepipe install dist/stylepipe_style_mosaic-1.0.0-py3-none-any.whl
   stylepipe install -e ./my-plugin              a plugin you are developing
+  stylepipe install --pip some-plugin           a plugin not named stylepipe-...
 
 A .stylepack is refused, and nothing is installed, when anything about it is wrong or
 unsafe: its manifest, architecture, weights (safetensors only, never pickles), checksums,
 member names or sizes. Packages run code when imported: install only those you trust.
+From PyPI, only names starting with stylepipe- are installed without --pip (or a yes at
+the prompt on a terminal), so a mistyped style name installs nothing. A package that
+turns out to hold no stylepipe plugin is uninstalled again (exit status 1).
 """
 
 UNINSTALL_EPILOG = """\
@@ -47,6 +62,9 @@ examples:
   stylepipe uninstall mosaic                    a style from a .stylepack, or its package
   stylepipe uninstall stylepipe_local/mosaic    the .stylepack one, when both exist
   stylepipe uninstall stylepipe-style-mosaic    a plugin package, through pip
+
+A package is removed with the dependencies its `stylepipe install` added, except those
+another install added too or an installed package still needs.
 """
 
 
@@ -62,6 +80,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("targets", nargs="*", metavar="PACK_OR_PACKAGE")
     parser.add_argument("--force", action="store_true", help="replace a .stylepack's namesake")
+    parser.add_argument(
+        "--pip", action="store_true",
+        help="allow PyPI packages whose names do not start with stylepipe-",
+    )  # fmt: skip
     parser.add_argument("-U", "--upgrade", action="store_true", help="pip: upgrade packages")
     parser.add_argument(
         "-e", "--editable", action="append", default=[], metavar="PATH",
@@ -88,12 +110,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_uninstall)
 
 
-def run_install(args: argparse.Namespace, app: App) -> int:
-    """Install each .stylepack, then hand everything else to pip in one call."""
+def run_install(
+    args: argparse.Namespace,
+    app: App,
+    *,
+    pip: PipRunner | None = None,
+    confirm: Confirm | None = None,
+) -> int:
+    """Check every target first (a typo installs nothing), then install each .stylepack
+    and hand each package to pip, checked. ``pip`` runs pip (default: :func:`run_pip`);
+    ``confirm`` asks a yes/no question (default: a prompt when stdin is a terminal)."""
     packs = [t for t in args.targets if t.lower().endswith(PACK_SUFFIX)]
-    packages = [t for t in args.targets if t not in packs]
-    if not packs and not packages and not args.editable:
+    packages = [pip_target(t) for t in args.targets if t not in packs]
+    packages += [pip_target(path, editable=True) for path in args.editable]
+    if not packs and not packages:
         raise UsageError("nothing to install", hint="give a .stylepack file or a package name")
+    asking = confirm if confirm is not None else _terminal_confirm(app)
+    _check_consent(app, [t for t in packages if t.needs_consent], args.pip, asking)
     status = ExitCode.OK
     for target in packs:
         try:
@@ -101,8 +134,15 @@ def run_install(args: argparse.Namespace, app: App) -> int:
         except StylepipeError as exc:  # reported here; the other targets still install
             app.ui.error(exc)
             status = max(status, exc.exit_code)
-    if packages or args.editable:
-        status = max(status, _pip_install(app, args, packages))
+    runner = pip or functools.partial(run_pip, app)
+    for package in packages:
+        try:
+            _report(app, install_target(package, _pip_flags(args), runner))
+        except StylepipeError as exc:
+            app.ui.error(exc)
+            status = max(status, exc.exit_code)
+    if packages:
+        app.ui.info("`stylepipe models` lists the models, `stylepipe plugins` the plugins")
     return int(status)
 
 
@@ -113,7 +153,7 @@ def _install_pack(app: App, path: Path, *, force: bool) -> None:
     result = install_stylepack(path, user_plugin_dir(), app.catalog, force=force)
     pack = result.pack
     verb = "replaced" if result.replaced else "installed"
-    app.ui.success(f"{verb} {pack.manifest['kind']} model {pack.name!r} in {pack.path}")
+    app.ui.success(f"{verb} {model_noun(pack.manifest['kind'])} {pack.name!r} in {pack.path}")
     use = "style" if pack.manifest["kind"] == "style" else "upscale"
     name = f"{LOCAL_PLUGIN}/{pack.name}" if result.shadows else pack.name
     if result.shadows:
@@ -121,7 +161,63 @@ def _install_pack(app: App, path: Path, *, force: bool) -> None:
     app.ui.info(f"use it: stylepipe run PHOTOS -o OUT --filter {use}:model={name}")
 
 
-def _pip_install(app: App, args: argparse.Namespace, packages: list[str]) -> ExitCode:
+def _check_consent(
+    app: App, targets: list[PipTarget], allowed: bool, confirm: Confirm | None
+) -> None:
+    """Refuse, before anything is installed, packages not named like plugins unless
+    ``--pip`` was given or the user says yes at the prompt."""
+    if not targets or allowed:
+        return
+    for target in targets:
+        question = (
+            f"{target.text!r} is not a .stylepack file or a stylepipe plugin package "
+            "(stylepipe-NAME). Install it from PyPI anyway?"
+        )
+        if confirm is not None and confirm(question):
+            continue
+        raise UsageError(
+            f"{target.text!r} is not a .stylepack file or a stylepipe plugin package; "
+            "nothing was installed",
+            hint=_consent_hint(app, target.text),
+        )
+
+
+def _consent_hint(app: App, text: str) -> str:
+    """Did you mean a pack file here or an installed model? Else how to go on."""
+    files = {p.name[: -len(PACK_SUFFIX)]: p.name for p in Path.cwd().glob(f"*{PACK_SUFFIX}")}
+    close = difflib.get_close_matches(text, list(files), n=1, cutoff=0.75)
+    if close:
+        return f"did you mean the file {files[close[0]]}? (stylepipe install {files[close[0]]})"
+    try:
+        models = sorted({e.name for e in app.catalog.models})
+    except StylepipeError:
+        models = []
+    close = difflib.get_close_matches(text, models, n=1, cutoff=0.75)
+    if close:
+        return f"did you mean the model {close[0]!r}? It is installed already"
+    return (
+        f"plugin packages are named stylepipe-NAME (e.g. stylepipe-style-{text}); add "
+        "--pip to install another package from PyPI (it is removed again if it holds no "
+        "stylepipe plugin)"
+    )
+
+
+def _terminal_confirm(app: App) -> Confirm | None:
+    """A yes/no prompt on the terminal, or None when stdin is not one."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(question: str) -> bool:
+        try:
+            answer = app.ui.err.input(f"{question} [y/N] ", markup=False)
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
+
+
+def _pip_flags(args: argparse.Namespace) -> list[str]:
     flags = [
         flag
         for flag, wanted in (
@@ -135,31 +231,29 @@ def _pip_install(app: App, args: argparse.Namespace, packages: list[str]) -> Exi
     ]
     for link in args.find_links:
         flags += ["--find-links", link]
-    for path in args.editable:
-        flags += ["--editable", path]
-    before = _plugin_entry_points()
-    code = run_pip(app, ["install", *flags, *packages])
-    if code != 0:
-        app.ui.error(StylepipeError(f"pip install failed (exit status {code})"))
-        return ExitCode.FAILURES
-    added = sorted(_plugin_entry_points() - before)
-    for plugin, dist in added:
-        app.ui.success(f"new stylepipe plugin {plugin!r} from {dist}")
-    if not added and not args.upgrade and not args.force_reinstall:
-        app.ui.info("no new stylepipe plugin appeared (already installed, or not a plugin)")
-    app.ui.info("`stylepipe models` lists the models, `stylepipe plugins` the plugins")
-    return ExitCode.OK
+    return flags
 
 
-def _plugin_entry_points() -> set[tuple[str, str]]:
-    importlib.invalidate_caches()
-    return {
-        (ep.name, f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?")
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    }
+def _report(app: App, installed: Installed) -> None:
+    """Say which plugins the install brought, or that they were there already."""
+    if not installed.added and not installed.changed:
+        names = ", ".join(sorted({d for _, d in installed.plugins}))
+        app.ui.info(f"{installed.target.text}: already installed ({names})")
+        return
+    for plugin, dist in installed.plugins:
+        version = installed_version(dist)
+        app.ui.success(f"new stylepipe plugin {plugin!r} from {dist} {version}")
 
 
-def run_pip(app: App, pip_args: list[str]) -> int:
+def installed_version(dist: str) -> str:
+    """The installed version of ``dist`` ("?" when it cannot be read)."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def run_pip(app: App, pip_args: Sequence[str]) -> int:
     """Run pip in stylepipe's interpreter, relaying its output to stderr; its exit status."""
     if importlib.util.find_spec("pip") is None:
         raise UsageError(
@@ -181,8 +275,10 @@ def run_pip(app: App, pip_args: list[str]) -> int:
 # --- uninstall -----------------------------------------------------------------------------
 
 
-def run_uninstall(args: argparse.Namespace, app: App) -> int:
-    """Work out what each name means first (so a typo changes nothing), then remove."""
+def run_uninstall(args: argparse.Namespace, app: App, *, pip: PipRunner | None = None) -> int:
+    """Work out what each name means first (so a typo changes nothing), then remove:
+    pack folders, and plugin packages with what their install added (see
+    :func:`stylepipe.pip_install.removal_plan`). ``pip`` runs pip (default: :func:`run_pip`)."""
     plans = [_plan(app, name) for name in args.names]
     dists = []
     for name, (kind, target) in zip(args.names, plans, strict=True):
@@ -192,11 +288,20 @@ def run_uninstall(args: argparse.Namespace, app: App) -> int:
         elif target not in dists:
             dists.append(target)
     if dists:
-        code = run_pip(app, ["uninstall", "--yes", *dists])
-        if code != 0:
-            app.ui.error(StylepipeError(f"pip uninstall failed (exit status {code})"))
-            return int(ExitCode.FAILURES)
-        app.ui.success(f"uninstalled {', '.join(dists)}")
+        return _uninstall_packages(app, dists, pip or functools.partial(run_pip, app))
+    return int(ExitCode.OK)
+
+
+def _uninstall_packages(app: App, dists: list[str], runner: PipRunner) -> int:
+    """pip uninstall the plugin packages and the dependencies their install added."""
+    extra = removal_plan(dists)
+    code = runner(["uninstall", "--yes", *dists, *extra])
+    if code != 0:
+        app.ui.error(StylepipeError(f"pip uninstall failed (exit status {code})"))
+        return int(ExitCode.FAILURES)
+    install_record.forget(dists)
+    also = f", and {', '.join(extra)}, which its install added" if extra else ""
+    app.ui.success(f"uninstalled {', '.join(dists)}{also}")
     return int(ExitCode.OK)
 
 
