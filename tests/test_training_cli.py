@@ -253,6 +253,20 @@ def test_imagenet_loss_network_from_a_weights_file(
         "--vgg-weights",
         tmp_path / "vgg.pth",
     )
+    assert code == 1 and "--vgg-input" in err  # a file that states no input convention
+    code, _, err = tiny_style(
+        style_image,
+        photos,
+        "inet",
+        "--iterations",
+        1,
+        "--loss-net",
+        "vgg16",
+        "--vgg-weights",
+        tmp_path / "vgg.pth",
+        "--vgg-input",
+        "torchvision",
+    )
     assert code == 0, err
     manifest = json.loads((stylepipe_home / "plugins" / "inet" / "manifest.json").read_text())
     assert manifest["training"]["loss_network"]["name"] == "vgg16"
@@ -344,3 +358,55 @@ def test_help_and_import_lightness() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_auto_loss_net_takes_a_partial_vgg19_and_records_it(
+    style_image: Path,
+    photos: Path,
+    stylepipe_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default --loss-net auto: an error naming the random fallback without weights;
+    with a partial VGG19 file it trains on vgg19, and the manifest records the network,
+    its layers and the file's sha256. A resume with auto keeps the run's network."""
+    import torchvision
+    from safetensors.torch import save_file
+    from stylepipe_training.vgg_weights import file_sha256
+
+    monkeypatch.delenv("STYLEPIPE_VGG_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def auto(name: str, *extra: object) -> tuple[int, str, str]:
+        argv = [
+            "train", "style", style_image, "--data", photos, "--name", name,
+            "--image-size", 32, "--batch-size", 2, "--precision", "fp32", "--workers", 0,
+        ]  # fmt: skip
+        return run(*argv, *extra)
+
+    code, _, err = auto("v19", "--iterations", 1)
+    assert code == 1 and "--loss-net vgg16-random" in err and "vgg19-dcbb9e9d.pth" in err
+    with torch.device("meta"):
+        keys = torchvision.models.vgg19().features.state_dict()
+    partial = {f"features.{k}": torch.randn(v.shape) * 0.05 for k, v in keys.items()}
+    partial = {k: v for k, v in partial.items() if int(k.split(".")[1]) <= 16}
+    weights = tmp_path / "vgg19-part.safetensors"
+    save_file(partial, str(weights), metadata={"input_convention": "caffe"})
+    code, _, err = auto("v19", "--iterations", 2, "--checkpoint-every", 1, "--vgg-weights", weights)
+    assert code == 0, err
+    training = json.loads((stylepipe_home / "plugins" / "v19" / "manifest.json").read_text())[
+        "training"
+    ]
+    assert training["settings"]["loss_net"] == "vgg19"
+    assert training["settings"]["arch"] == "half"  # width 16 by default
+    net = training["loss_network"]
+    assert (net["name"], net["blocks"], net["input_convention"]) == ("vgg19", 3, "caffe")
+    assert net["file_sha256"] == file_sha256(weights)
+    layers = training["style_layers"]
+    assert list(layers) == ["relu1_2", "relu2_2", "relu3_4"]
+    assert sum(layers.values()) == pytest.approx(1.0)  # vgg19 averages its style layers
+    code, _, err = auto(
+        "v19", "--iterations", 3, "--resume", "--force", "--vgg-weights", weights,
+        "--loss-net", "auto",
+    )  # fmt: skip
+    assert code == 0, err

@@ -91,9 +91,16 @@ def test_target_scaling_divides_each_layer_by_its_target_magnitude(lossnet) -> N
 
 def test_channels_scaling_is_mean_squared_error_of_grams(lossnet) -> None:
     from stylepipe_training.losses import style_scales
-    from stylepipe_training.vgg import LossNetwork
+    from stylepipe_training.vgg import LAYOUTS, LossNetwork
 
-    imagenet_like = LossNetwork(lossnet.features, name="vgg16", info={})
+    imagenet_like = LossNetwork(
+        lossnet.features,
+        name="vgg16",
+        layout=LAYOUTS["vgg16"],
+        blocks=4,
+        convention="torchvision",
+        info={},
+    )
     grams = {"relu1_2": torch.ones(1, 64, 64), "relu4_3": torch.ones(1, 512, 512)}
     assert style_scales(imagenet_like, grams) == {"relu1_2": 1 / 64**2, "relu4_3": 1 / 512**2}
 
@@ -143,3 +150,18 @@ def test_style_losses_decrease_on_a_fixed_batch(lossnet) -> None:
     assert sum(t["total"] for t in last) / 3 < 0.5 * losses[0]["total"]
     assert sum(t["style"] for t in last) / 3 < 0.5 * losses[0]["style"]
     assert trainer.preview().size == (32, 32)
+
+
+def test_style_layer_weights_scale_each_layer_and_unknown_layers_are_refused(lossnet) -> None:
+    from stylepipe.errors import ModelError
+
+    style = torch.rand(1, 3, 32, 32)
+    kwargs = {"content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0}
+    one = StyleCriterion(lossnet, style, style_layers={"relu2_2": 1.0}, **kwargs)
+    half = StyleCriterion(lossnet, style, style_layers={"relu2_2": 0.5}, **kwargs)
+    out, content = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert float(half(out, content)["style"]) == pytest.approx(
+        0.5 * float(one(out, content)["style"]), rel=1e-5
+    )
+    with pytest.raises(ModelError, match="no layer relu3_4"):
+        StyleCriterion(lossnet, style, style_layers={"relu3_4": 1.0}, **kwargs)

@@ -3,24 +3,36 @@
 #
 #   nohup bash training/train_bundled.sh > runs/bundled.log 2>&1 &
 #
-# Idempotent: a model whose pack is installed is skipped, a model with a checkpoint is
-# resumed, anything else starts. Runs and packs live under runs/home (git-ignored);
-# `make bundle-models` (training/bundle_models.py) copies finished packs into the plugins.
-# The loss network is the seeded random VGG16 (ImageNet weights are not obtainable on
-# our machines); with the weights, drop `--loss-net vgg16-random` and the tuned loss
-# weights to train the paper's way (see training/RECIPES.md).
+# Idempotent: a model whose pack is installed after its full step count is skipped, a
+# model with a checkpoint is resumed, anything else starts; SIGTERM checkpoints the
+# current step, so the queue can be stopped and resumed at will (also across sessions,
+# when runs/ is kept). Runs and packs live under runs/home (git-ignored); each model's
+# exact command is written to runs/home/commands.log; `make bundle-models`
+# (training/bundle_models.py) copies finished packs into the plugins.
+#
+# The loss network is ImageNet VGG19, conv1_1..conv3_4 (../shared/assets/loss_networks,
+# Caffe input convention; never committed). With torchvision's full VGG16 file in the
+# torch hub cache, drop VGG and the layer list to train the paper's way (RECIPES.md).
 set -u
 cd "$(dirname "$0")/.."
 export STYLEPIPE_HOME="${STYLEPIPE_HOME:-$PWD/runs/home}"
+mkdir -p "$STYLEPIPE_HOME"
 STYLEPIPE="${STYLEPIPE:-.venv/bin/stylepipe}"
 ASSETS="${ASSETS:-../shared/assets}"
 DATA="$ASSETS/training_photos"
 STYLES="$ASSETS/style_images"
+VGG="${VGG:-$ASSETS/loss_networks/vgg19-imagenet-conv1-3/weights.safetensors}"
 THREADS="${THREADS:-2}"
-STYLE_STEPS="${STYLE_STEPS:-1200}"
-SR_STEPS="${SR_STEPS:-800}"
+DEVICE="${DEVICE:-cpu}"
+STYLE_STEPS="${STYLE_STEPS:-5000}"
+SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-COMMON=(--data "$DATA" --loss-net vgg16-random --threads "$THREADS" --checkpoint-every 50
+# The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
+# of blocks 1-3 but the inner ones of block 3, averaged (vgg19's reduction).
+LAYERS="${LAYERS:-relu1_1,relu1_2,relu2_1,relu2_2,relu3_1,relu3_4}"
+ONLY="${ONLY:-}"  # space-separated model names to train (default: all)
+COMMON=(--data "$DATA" --loss-net vgg19 --vgg-weights "$VGG" --vgg-input caffe
+        --threads "$THREADS" --device "$DEVICE" --precision fp32 --checkpoint-every 100
         --fp16-weights --author "stylepipe developers" --license MIT)
 
 steps_done() {  # last step in a run's loss history (0 when none)
@@ -30,6 +42,7 @@ steps_done() {  # last step in a run's loss history (0 when none)
 
 train() {  # train KIND NAME STEPS ARGS...
     local kind=$1 name=$2 steps=$3; shift 3
+    if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then return 0; fi
     local done; done=$(steps_done "$name")
     if [[ -f "$STYLEPIPE_HOME/plugins/$name/manifest.json" ]] && ((done >= steps)); then
         echo "== $name: installed after $done steps, skipped"; return 0
@@ -37,16 +50,21 @@ train() {  # train KIND NAME STEPS ARGS...
     # a run with a checkpoint continues (a finished one trains on and replaces its pack)
     local resume=()
     [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]] && resume=(--resume --force)
+    local command=("$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name"
+                   "${COMMON[@]}" "${resume[@]}")
+    echo "$(date -u +%FT%TZ) ${command[*]}" >> "$STYLEPIPE_HOME/commands.log"
     echo "== $name: $kind ${resume[*]} $(date -u +%FT%TZ)"
     local start=$SECONDS
-    "$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name" "${COMMON[@]}" "${resume[@]}"
-    echo "== $name: exit $? after $((SECONDS - start)) s"
+    "${command[@]}"
+    local status=$?
+    echo "== $name: exit $status after $((SECONDS - start)) s"
+    ((status == 0)) || exit "$status"  # stopped (SIGTERM: 130) or failed: stop the queue
 }
 
-style() {  # style NAME IMAGE CONTENT_WEIGHT DESCRIPTION
-    train style "$1" "$STYLE_STEPS" "$2" --image-size 128 --style-size 256 --arch half \
-        --content-weight "$3" --style-weight 20 --tv-weight 100 \
-        --preview samples/photos/chelsea.jpg --description "$4"
+style() {  # style NAME IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION
+    train style "$1" "$STYLE_STEPS" "$2" --image-size 256 --style-size "$3" --arch half \
+        --content-weight 1 --style-weight "$4" --tv-weight 10 --style-layers "$LAYERS" \
+        --preview samples/photos/chelsea.jpg --description "$5"
 }
 
 sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
@@ -54,15 +72,17 @@ sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
         --preview samples/photos/coffee.jpg --description "$5" "${@:6}"
 }
 
-# Content weight: 20 keeps faces and edges readable; 5, used by the first runs and still
-# by composition-vii, lets the texture cover the photo (RECIPES.md, "Content weight").
-STYLE_STEPS=1600 style mosaic "$STYLES/pytorch_examples/mosaic.jpg" 20 "Mosaic (style image from pytorch/examples)"
-# A per-pixel term (weight 10) beside the feature loss: with the random loss network the
-# pure feature loss leaves a grid at every input pixel (RECIPES.md, "The grid").
+JJ="$STYLES/jcjohnson_fast_neural_style"
+style mosaic "$STYLES/pytorch_examples/mosaic.jpg" 384 100 "Mosaic (style image from pytorch/examples)"
+style starry-night "$JJ/starry_night_crop.jpg" 384 100 "The Starry Night, Vincent van Gogh, 1889 (public domain)"
+style great-wave "$JJ/wave_crop.jpg" 384 100 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
+style composition-vii "$JJ/composition_vii.jpg" 384 100 "Composition VII, Wassily Kandinsky, 1913 (public domain)"
+style the-scream "$JJ/the_scream.jpg" 384 100 "The Scream, Edvard Munch, 1893 (public domain)"
+style udnie "$JJ/udnie.jpg" 384 100 "Udnie, Francis Picabia, 1913 (public domain)"
+style shipwreck-of-the-minotaur "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" 384 100 \
+    "The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)"
+# Feature-loss upscalers on the paper's own layer, ImageNet relu2_2.
 sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)" --pixel-weight 10
 sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
-style starry-night "$STYLES/jcjohnson_fast_neural_style/starry_night_crop.jpg" 20 "The Starry Night, Vincent van Gogh, 1889 (public domain)"
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
-style great-wave "$STYLES/jcjohnson_fast_neural_style/wave_crop.jpg" 20 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
-style composition-vii "$STYLES/jcjohnson_fast_neural_style/composition_vii.jpg" 5 "Composition VII, Wassily Kandinsky, 1913 (public domain)"
 echo "== all done $(date -u +%FT%TZ)"

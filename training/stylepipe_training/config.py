@@ -27,7 +27,7 @@ SR_ARCHES: dict[str, dict[str, int]] = {
     "half": {"width": 32, "n_residual": 4},
 }
 SR_LOSSES = ("feature", "pixel")
-DEFAULT_LOSS_NET = "vgg16"
+DEFAULT_LOSS_NET = "auto"  # the best ImageNet weights found (lossnet.choose_auto)
 #: Settings that may differ when a run is resumed.
 RESUME_OVERRIDES = frozenset({"iterations", "epochs", "data"})
 
@@ -79,11 +79,14 @@ class StyleConfig(RunConfig):
     """``stylepipe train style``: Johnson et al. 2016, section 4.1."""
 
     task: str = field(default="style", init=False)
+    arch: str = "half"  # width 16, Johnson's own instance-norm models
     style_image: str = ""
     image_size: int = 256
     style_size: int | None = None
     content_weight: float | None = None
     style_weight: float | None = None
+    style_layers: str | None = None  # "relu1_2,relu2_2,..." (default: the network's)
+    style_layer_weights: str | None = None  # "1,1,..." (default: by the network's reduction)
 
     def arch_params(self) -> dict[str, Any]:
         return dict(STYLE_ARCHES[self.arch])
@@ -106,6 +109,7 @@ class StyleConfig(RunConfig):
             raise UsageError("--image-size must be a multiple of 4, at least 32")
         if self.style_size is not None and self.style_size < 32:
             raise UsageError("--style-size must be at least 32")
+        parse_layer_weights(self.style_layers, self.style_layer_weights)
 
 
 @dataclass
@@ -148,6 +152,29 @@ class SRConfig(RunConfig):
             )
 
 
+def parse_layer_weights(layers: str | None, weights: str | None) -> dict[str, float] | None:
+    """``--style-layers`` and ``--style-layer-weights`` as ``{layer: weight}`` (``None``
+    when no layers are given; weights default to 1 each)."""
+    if layers is None:
+        if weights is not None:
+            raise UsageError("--style-layer-weights needs --style-layers")
+        return None
+    names = [n.strip() for n in layers.split(",") if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise UsageError("--style-layers: give distinct layer names, e.g. relu1_2,relu2_2")
+    values = [1.0] * len(names)
+    if weights is not None:
+        try:
+            values = [float(w) for w in weights.split(",")]
+        except ValueError:
+            raise UsageError("--style-layer-weights: give numbers, e.g. 1,1,0.5") from None
+        if len(values) != len(names) or any(not (math.isfinite(v) and v >= 0) for v in values):
+            raise UsageError(
+                f"--style-layer-weights: give {len(names)} numbers >= 0, one per style layer"
+            )
+    return dict(zip(names, values, strict=True))
+
+
 def _resolve_iterations(config: RunConfig, photo_count: int) -> None:
     if config.epochs is not None:
         config.iterations = max(1, math.ceil(config.epochs * photo_count / config.batch_size))
@@ -188,6 +215,8 @@ def resumed_config(
     for key, value in given.items():
         if key not in fields or value is None or value == getattr(config, key):
             continue
+        if key == "loss_net" and value == DEFAULT_LOSS_NET:
+            continue  # auto resolved to the saved network when the run started
         if key in RESUME_OVERRIDES:
             setattr(config, key, value)
             changed.append(key)

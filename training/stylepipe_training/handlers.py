@@ -28,6 +28,7 @@ from .runs import (
     new_state,
     pack_info,
     report_photos,
+    resolve_auto_loss_net,
     run_loop,
     start_run,
 )
@@ -59,6 +60,8 @@ def _setup(
     given["replace"] = check_installable(config.name, bool(given.get("force")), run_id)
     photos = scan_photos(Path(config.data), min_side=min_side)
     report_photos(photos, app)
+    if config.task == "style" or getattr(config, "loss", None) == "feature":
+        resolve_auto_loss_net(config, given)
     config.resolve(len(photos.files))
     return given, config, run_dir, data, photos, make_runtime(given, app)
 
@@ -109,6 +112,7 @@ def train_style(args: argparse.Namespace, app: App) -> int:
     )
     state = new_state(config, run_dir, trainer, data, given)
     check_loss_network(lossnet, state, app)
+    state.extra["style_layers"] = trainer.criterion.layer_weights
     state.extra.setdefault("style_image", Path(config.style_image).name)
     state.extra.setdefault("style_image_sha256", sha256_file(style_path))
     _announce(state, runtime, photos, app)

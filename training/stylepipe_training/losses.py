@@ -16,15 +16,14 @@ losses are computed in float32 even when the networks run under bf16 autocast.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 
-from .vgg import CHANNELS, LossNetwork
+from .vgg import LossNetwork
 
-CONTENT_LAYER = "relu2_2"
-STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+CONTENT_LAYER = "relu2_2"  # the paper's; blocks 1-2 are the same in VGG16 and VGG19
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -66,14 +65,16 @@ def style_scales(lossnet: LossNetwork, grams: Mapping[str, torch.Tensor]) -> dic
     """Per-layer factors of the style loss: ``1/C_j**2`` or ``1/||G_j(y_s)||_F**2``."""
     if lossnet.layer_scaling == "target":
         return {k: 1.0 / max(float(g.float().pow(2).sum()), 1e-24) for k, g in grams.items()}
-    return {k: 1.0 / CHANNELS[k] ** 2 for k in grams}
+    return {k: 1.0 / g.shape[-1] ** 2 for k, g in grams.items()}
 
 
 class StyleCriterion:
     """The style-transfer objective: weighted content, style and TV terms.
 
-    The style image's Gram targets are computed once, at construction; the content
-    target (relu2_2 of the input batch) once per batch, without gradient.
+    ``style_layers`` maps each style layer to its weight (default: the network's own
+    mapping of the paper's layers, each weighing 1). The style image's Gram targets are
+    computed once, at construction; the content target (relu2_2 of the input batch)
+    once per batch, without gradient.
     """
 
     def __init__(
@@ -84,16 +85,21 @@ class StyleCriterion:
         content_weight: float,
         style_weight: float,
         tv_weight: float,
-        style_layers: Sequence[str] = STYLE_LAYERS,
+        style_layers: Mapping[str, float] | None = None,
         content_layer: str = CONTENT_LAYER,
     ) -> None:
         self.lossnet = lossnet
         self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+        if style_layers is None:
+            style_layers = dict.fromkeys(lossnet.default_style_layers(), 1.0)
+        lossnet.check_layers([*style_layers, content_layer])
+        self.layer_weights = dict(style_layers)
         self.style_layers, self.content_layer = tuple(style_layers), content_layer
         with torch.no_grad():
             feats = lossnet(style_image.float(), self.style_layers)
             self.style_grams = {k: gram_matrix(v) for k, v in feats.items()}
-        self.scales = style_scales(lossnet, self.style_grams)
+        scales = style_scales(lossnet, self.style_grams)
+        self.scales = {k: scales[k] * self.layer_weights[k] for k in self.style_layers}
 
     def to(self, device: torch.device) -> StyleCriterion:
         self.style_grams = {k: g.to(device) for k, g in self.style_grams.items()}

@@ -1,19 +1,19 @@
 """The choice of loss network: a small registry, import-light (no torch at import).
 
 Johnson, Alahi & Fei-Fei (2016) compute their perceptual losses with a frozen VGG16
-pretrained on ImageNet. Those weights cannot always be had (offline machines), so a
-second choice, ``vgg16-random``, uses the same architecture with seeded random weights:
-random convolutional features still carry texture statistics (He, Wang & Hopcroft 2016,
-"A Powerful Generative Model Using Random Weights for the Deep Image Representation";
-Ustyuzhaninov et al. 2016, "Texture Synthesis Using Shallow Convolutional Networks with
-Random Filters").
+pretrained on ImageNet (``vgg16``). ``vgg19`` takes ImageNet VGG19 weights, whole or
+only its first three blocks (the file our machines have: conv1_1..conv3_4). The default,
+``auto`` (:func:`choose_auto`), takes the best ImageNet weights found and never falls
+back to random ones. ``vgg16-random`` uses seeded random weights: random features carry
+some texture statistics (He, Wang & Hopcroft 2016; Ustyuzhaninov et al. 2016), but
+measured here they give far weaker styles, so it is an explicit last resort only.
 
 Each choice names how the per-layer losses are scaled (``layer_scaling``):
 
 * ``channels`` (``vgg16``): layer j's style loss is divided by C_j**2 and the content
   loss is the plain feature loss. With that scaling the loss equals pytorch/examples'
   mean-squared-error form, so its tried weights (content 1e5, style 1e10) apply as they are.
-* ``target`` (``vgg16-random``): layer j's style loss is divided by the squared Frobenius
+* ``target`` (``vgg19``, ``vgg16-random``): layer j's style loss is divided by the squared Frobenius
   norm of the style image's Gram matrix at that layer, ``||G_j(y_s)||_F**2``, and the
   content loss by the energy of the content target, ``mean(phi_j(y_c)**2)`` over the
   batch (computed without gradient). Every term then starts near 1 whatever the random
@@ -41,11 +41,13 @@ LayerScaling = Literal["channels", "target"]
 @dataclass(frozen=True)
 class LossNetOptions:
     """What building a loss network may use: the seed of random weights, a weights file
-    named by the user, and a downloader (``None``: never download)."""
+    named by the user, its input convention when the file does not state one, and
+    whether torchvision's file may be downloaded when none is found."""
 
     seed: int = 0
     weights: Path | None = None
-    download: Callable[[Path], None] | None = None
+    convention: str | None = None
+    download: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class LossNetChoice:
     layer_scaling: LayerScaling
     style_defaults: Mapping[str, float] = field(default_factory=dict)
     sr_defaults: Mapping[str, float] = field(default_factory=dict)
+    #: ``sum``: each style layer's term counts fully; ``mean``: the style weight applies
+    #: to their mean (each layer weighs 1/n unless --style-layer-weights says otherwise).
+    style_reduction: Literal["sum", "mean"] = "sum"
 
 
 _REGISTRY: dict[str, LossNetChoice] = {}
@@ -89,10 +94,30 @@ def get_loss_network(name: str) -> LossNetChoice:
         ) from None
 
 
-def _build_imagenet(options: LossNetOptions) -> LossNetwork:
-    from .vgg import imagenet_vgg16
+AUTO = "auto"
 
-    return imagenet_vgg16(options.weights, download=options.download)
+
+def _imagenet(architecture: str) -> Callable[[LossNetOptions], LossNetwork]:
+    def build(options: LossNetOptions) -> LossNetwork:
+        from .vgg_weights import download_torchvision, find_weights
+
+        return find_weights(
+            architecture,
+            options.weights,
+            convention=options.convention,
+            download=download_torchvision if options.download else None,
+        ).build()
+
+    return build
+
+
+def choose_auto(options: LossNetOptions) -> str:
+    """What ``--loss-net auto`` means here: the architecture of the best ImageNet weights
+    found (the given file; else torchvision's full VGG16, then VGG19, from the cache).
+    Never random weights: without a file this is an error that names the fallback."""
+    from .vgg_weights import find_weights
+
+    return find_weights(AUTO, options.weights, convention=options.convention).layout.name
 
 
 def _build_random(options: LossNetOptions) -> LossNetwork:
@@ -104,8 +129,8 @@ def _build_random(options: LossNetOptions) -> LossNetwork:
 register_loss_network(
     LossNetChoice(
         name="vgg16",
-        summary="VGG16 with ImageNet weights (Johnson et al. 2016); needs the weights file",
-        build=_build_imagenet,
+        summary="VGG16 with ImageNet weights (the paper's); needs torchvision's file",
+        build=_imagenet("vgg16"),
         layer_scaling="channels",
         # pytorch/examples fast_neural_style defaults; TV as a small smoothness prior.
         style_defaults={"content_weight": 1e5, "style_weight": 1e10, "tv_weight": 1e3},
@@ -114,8 +139,21 @@ register_loss_network(
 )
 register_loss_network(
     LossNetChoice(
+        name="vgg19",
+        summary="VGG19 with ImageNet weights, whole or only conv1_1..conv3_4 (relu4_4 "
+        "when the file has it)",
+        build=_imagenet("vgg19"),
+        layer_scaling="target",
+        # Tuned on the bundled styles with the partial ImageNet VGG19 (RECIPES.md).
+        style_defaults={"content_weight": 1.0, "style_weight": 100.0, "tv_weight": 10.0},
+        sr_defaults={"tv_weight": 1e-2},
+        style_reduction="mean",
+    )
+)
+register_loss_network(
+    LossNetChoice(
         name="vgg16-random",
-        summary="VGG16 architecture with seeded random weights; works offline",
+        summary="VGG16 architecture with seeded random weights; a much weaker last resort",
         build=_build_random,
         layer_scaling="target",
         # Tuned on /work/shared/assets/style_images (see training/RECIPES.md).

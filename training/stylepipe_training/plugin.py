@@ -100,19 +100,27 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
     _opt(
         loss,
         "--loss-net",
-        choices=names,
-        help="; ".join(f"{n}: {get_loss_network(n).summary}" for n in names)
-        + f" (default {defaults.loss_net})",
+        choices=["auto", *names],
+        help="auto (default): the best ImageNet VGG weights found (a given file; else "
+        "torchvision's VGG16, then VGG19, from the torch hub cache), never random ones; "
+        + "; ".join(f"{n}: {get_loss_network(n).summary}" for n in names),
     )
     _opt(loss, "--loss-net-seed", type=int, help="seed of vgg16-random's weights (default 0)")
     _opt(
         loss,
         "--vgg-weights",
         metavar="FILE",
-        help="ImageNet VGG16 weights (torchvision "
-        "layout, full or features only); default: $STYLEPIPE_VGG_WEIGHTS, the torch hub cache",
+        help="ImageNet VGG16/VGG19 weights (torchvision layout, full or features only, at "
+        "least conv1_1..conv3_x); default: $STYLEPIPE_VGG_WEIGHTS, the torch hub cache",
     )
-    _opt(loss, "--no-download", action="store_true", help="never download the VGG16 weights")
+    _opt(
+        loss,
+        "--vgg-input",
+        choices=("caffe", "torchvision"),
+        help="input convention of a weights file that does not state one: caffe (BGR, "
+        "0-255, minus the mean; Oxford/Keras weights) or torchvision (RGB, mean/std)",
+    )
+    _opt(loss, "--no-download", action="store_true", help="never download VGG weights")
     runtime = parser.add_argument_group("runtime")
     _opt(runtime, "--device", help="auto (default), cpu, cuda, cuda:N or mps")
     _opt(
@@ -194,10 +202,23 @@ def _add_style(sub: Any) -> None:
         style,
         "--arch",
         choices=tuple(STYLE_ARCHES),
-        help="full (32 channels, default) or half (16: about 4x faster)",
+        help="half (16 channels, default: Johnson's instance-norm models) or full (32)",
     )
     _opt(style, "--content-weight", type=float, help=_per_loss_net("content_weight"))
     _opt(style, "--style-weight", type=float, help=_per_loss_net("style_weight"))
+    _opt(
+        style,
+        "--style-layers",
+        metavar="LAYERS",
+        help="comma-separated style layers, e.g. relu1_2,relu2_2,relu3_4 (default: the "
+        "last ReLU of each block the network has: the paper's layers)",
+    )
+    _opt(
+        style,
+        "--style-layer-weights",
+        metavar="WEIGHTS",
+        help="one weight per --style-layers entry (default: 1 each; vgg19 averages them)",
+    )
     _opt(
         style,
         "--tv-weight",

@@ -30,9 +30,9 @@ from .data import PhotoBatches, PhotoSet
 from .export import PackInfo
 from .history import LossHistory
 from .loop import RunState, Runtime, Trainer, train_loop
-from .lossnet import LossNetOptions, get_loss_network
+from .lossnet import AUTO, LossNetOptions, choose_auto, get_loss_network
 from .progress import TrainingProgress
-from .vgg import LossNetwork, download_vgg16
+from .vgg import LossNetwork
 
 RUNS = "runs"
 
@@ -54,6 +54,7 @@ RUNTIME_OPTIONS = (
     "compile",
     "no_channels_last",
     "vgg_weights",
+    "vgg_input",
     "no_download",
 )
 
@@ -155,15 +156,25 @@ def start_run(
     return config, run_dir, None
 
 
-def build_loss_network(config: RunConfig, given: dict[str, Any]) -> LossNetwork:
-    choice = get_loss_network(config.loss_net)
+def loss_net_options(config: RunConfig, given: dict[str, Any]) -> LossNetOptions:
     weights = given.get("vgg_weights")
-    options = LossNetOptions(
+    return LossNetOptions(
         seed=config.loss_net_seed,
         weights=Path(weights) if weights else None,
-        download=None if given.get("no_download") else download_vgg16,
+        convention=given.get("vgg_input"),
+        download=not given.get("no_download"),
     )
-    return choice.build(options)
+
+
+def resolve_auto_loss_net(config: RunConfig, given: dict[str, Any]) -> None:
+    """Replace ``--loss-net auto`` by the network it finds, before the defaults that
+    depend on the network are filled in (the run's config records the real one)."""
+    if config.loss_net == AUTO:
+        config.loss_net = choose_auto(loss_net_options(config, given))
+
+
+def build_loss_network(config: RunConfig, given: dict[str, Any]) -> LossNetwork:
+    return get_loss_network(config.loss_net).build(loss_net_options(config, given))
 
 
 def check_loss_network(lossnet: LossNetwork, state: RunState, app: App) -> None:

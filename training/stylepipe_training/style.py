@@ -10,11 +10,12 @@ import torch
 from PIL import Image
 from stylepipe_style.network import TransformerNet
 
-from .config import StyleConfig
+from .config import StyleConfig, parse_layer_weights
 from .data import PhotoBatches, PhotoSet, random_square_crop
 from .images import fit_long_side, open_rgb, resize_short_side, to_image, to_tensor
 from .loop import Runtime, Trainer
 from .losses import StyleCriterion
+from .lossnet import get_loss_network
 from .vgg import LossNetwork
 
 PREVIEW_SIDE = 384
@@ -60,6 +61,19 @@ def preview_tensor(path: Path, side: int = PREVIEW_SIDE) -> torch.Tensor:
     return to_tensor(fit_long_side(open_rgb(path), side, multiple=4))
 
 
+def style_layer_weights(config: StyleConfig, lossnet: LossNetwork) -> dict[str, float]:
+    """``{layer: weight}`` of the run: the given layers and weights, else the network's
+    own style layers; a ``mean`` network divides each default weight by their count."""
+    given = parse_layer_weights(config.style_layers, config.style_layer_weights)
+    layers = given or dict.fromkeys(lossnet.default_style_layers(), 1.0)
+    if (
+        config.style_layer_weights is None
+        and get_loss_network(lossnet.name).style_reduction == "mean"
+    ):
+        layers = {k: 1.0 / len(layers) for k in layers}
+    return layers
+
+
 def build_style_trainer(
     config: StyleConfig,
     runtime: Runtime,
@@ -82,6 +96,7 @@ def build_style_trainer(
             content_weight=config.content_weight,
             style_weight=config.style_weight,
             tv_weight=config.tv_weight,
+            style_layers=style_layer_weights(config, lossnet),
         )
     return StyleTrainer(net, criterion, runtime, lr=config.lr, preview=preview_tensor(preview_path))
 

@@ -1,68 +1,158 @@
-"""VGG16 feature extractor used as the frozen loss network (Johnson et al. 2016, sec. 3).
+"""VGG16 and VGG19 feature extractors used as the frozen loss network (Johnson et al.
+2016, sec. 3).
 
-Only the layers up to relu4_3 are kept (the deepest one the losses use). The network
-applies ImageNet normalisation itself, so callers pass RGB in [0, 1].
+A :class:`LossNetwork` holds torchvision's ``features`` layers of one architecture, as
+deep as its weights go (a file may hold only the first blocks), and applies its
+weights' input convention itself, so callers always pass RGB in [0, 1]:
 
-ImageNet weights are looked up, in this order: an explicit file (``--vgg-weights``),
-``$STYLEPIPE_VGG_WEIGHTS``, torch hub's cache (``torch.hub.get_dir()/checkpoints/
-vgg16-397923af.pth``), and last a download into that cache (torchvision's
-``VGG16_Weights.IMAGENET1K_V1`` file) when a downloader is given. Full torchvision
-checkpoints and ``features``-only state dicts are both accepted; every file is read as
-data only (``weights_only=True`` or safetensors).
+* ``torchvision``: RGB, ``(x - mean) / std`` with ImageNet's mean and std;
+* ``caffe``: BGR, 0-255, minus the mean [103.939, 116.779, 123.68] (Oxford VGG's
+  original weights, as Keras ships them).
+
+Layers are named ``reluB_K`` (block B, K-th convolution of the block). Finding weight
+files and reading their convention is :mod:`stylepipe_training.vgg_weights`' job.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from stylepipe.errors import ModelError
-from stylepipe.models import load_state_dict
 
 from .lossnet import get_loss_network
 
-WEIGHTS_ENV = "STYLEPIPE_VGG_WEIGHTS"
-VGG16_FILE = "vgg16-397923af.pth"
-LAYERS: dict[str, int] = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
-CHANNELS: dict[str, int] = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512}
-CONV_INDICES: tuple[int, ...] = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+CONVENTIONS = ("torchvision", "caffe")
+#: The shallowest weights a loss network accepts: blocks 1-3 (content relu2_2, style
+#: up to the end of block 3).
+MIN_BLOCKS = 3
+
+
+@dataclass(frozen=True)
+class VGGLayout:
+    """One VGG architecture: convolutions per block and channels per block."""
+
+    name: str
+    convs_per_block: tuple[int, ...]
+    channels: tuple[int, ...] = (64, 128, 256, 512, 512)
+
+    def conv_indices(self, blocks: int | None = None) -> list[int]:
+        """Indices in ``features`` of the convolutions of the first ``blocks`` blocks."""
+        return [index for index, _ in self._convs(blocks)]
+
+    def relu_indices(self, blocks: int | None = None) -> dict[str, int]:
+        """``reluB_K`` -> index in ``features`` for the first ``blocks`` blocks."""
+        return {name: index + 1 for index, name in self._convs(blocks)}
+
+    def last_relu(self, block: int) -> str:
+        """The deepest ReLU of a block (relu3_3 in VGG16, relu3_4 in VGG19)."""
+        return f"relu{block}_{self.convs_per_block[block - 1]}"
+
+    def _convs(self, blocks: int | None) -> list[tuple[int, str]]:
+        index, found = 0, []
+        for block, count in enumerate(self.convs_per_block[:blocks], start=1):
+            for k in range(1, count + 1):
+                found.append((index, f"relu{block}_{k}"))
+                index += 2  # conv, relu
+            index += 1  # max pool
+        return found
+
+    def build(self, blocks: int) -> nn.Sequential:
+        """The ``features`` layers of the first ``blocks`` blocks, allocated but not
+        initialised (built on the meta device: no time spent on, and no global random
+        numbers drawn for, an initialisation that weights replace), without the final
+        max pool (nothing reads past the last ReLU)."""
+        layers: list[nn.Module] = []
+        channels_in = 3
+        with torch.device("meta"):
+            for block in range(blocks):
+                if block:
+                    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                width = self.channels[block]
+                for _ in range(self.convs_per_block[block]):
+                    layers += [nn.Conv2d(channels_in, width, 3, padding=1), nn.ReLU(inplace=True)]
+                    channels_in = width
+        return nn.Sequential(*layers).to_empty(device="cpu")
+
+
+LAYOUTS: dict[str, VGGLayout] = {
+    "vgg16": VGGLayout("vgg16", (2, 2, 3, 3, 3)),
+    "vgg19": VGGLayout("vgg19", (2, 2, 4, 4, 4)),
+}
+#: What the loss networks need at most: VGG16's relu4_3 or VGG19's relu4_4.
+MAX_BLOCKS = 4
 
 
 class LossNetwork(nn.Module):
-    """Frozen VGG16 features; ``forward(x, layers)`` returns the named activations.
+    """Frozen VGG features; ``forward(x, layers)`` returns the named activations.
 
     It runs only as deep as the deepest requested layer (the content target needs
-    relu2_2 alone, a third of the cost of the full pass).
+    relu2_2 alone, a third of the cost of a pass to relu3_x).
     """
 
-    def __init__(self, features: nn.Sequential, *, name: str, info: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        features: nn.Sequential,
+        *,
+        name: str,
+        layout: VGGLayout,
+        blocks: int,
+        convention: str,
+        info: Mapping[str, Any],
+    ) -> None:
         super().__init__()
-        self.features = features
-        self.name = name
+        if convention not in CONVENTIONS:
+            raise ModelError(f"unknown input convention {convention!r}")
+        self.features, self.name, self.layout = features, name, layout
+        self.blocks, self.convention = blocks, convention
+        self.layers = layout.relu_indices(blocks)
         self.info = dict(info)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        if convention == "caffe":
+            mean, std = torch.tensor(CAFFE_MEAN_BGR) / 255.0, torch.full((3,), 1 / 255.0)
+        else:
+            mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        self.register_buffer("std", std.view(1, 3, 1, 1))
         self.eval().requires_grad_(False)
 
     @property
     def layer_scaling(self) -> str:
         return get_loss_network(self.name).layer_scaling
 
+    def default_style_layers(self) -> tuple[str, ...]:
+        """The paper's style layers mapped onto this network: the last ReLU of every
+        block it has, up to block 4 (relu1_2, relu2_2, relu3_3/3_4, relu4_3/4_4)."""
+        return tuple(self.layout.last_relu(b) for b in range(1, self.blocks + 1))
+
+    def channels(self, layer: str) -> int:
+        """Channels of a named layer."""
+        return self.layout.channels[int(layer[4]) - 1]
+
     def train(self, mode: bool = True) -> LossNetwork:
         """Always stays in eval mode: the loss network is frozen."""
         return super().train(False)
 
+    def check_layers(self, layers: Iterable[str]) -> None:
+        """A clear error for layers this network does not have."""
+        unknown = [name for name in layers if name not in self.layers]
+        if unknown:
+            raise ModelError(
+                f"{self.name} has no layer {', '.join(unknown)}",
+                hint="choose from " + ", ".join(self.layers),
+            )
+
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        wanted = {LAYERS[name]: name for name in layers}
+        wanted = {self.layers[name]: name for name in layers}
+        if self.convention == "caffe":
+            x = x.flip(1)  # RGB -> BGR; the buffers are stored in BGR order already
         y = (x - self.get_buffer("mean")) / self.get_buffer("std")
         found: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.features):
@@ -75,22 +165,18 @@ class LossNetwork(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         """What a trained model's manifest records about its loss network."""
-        return {"name": self.name, "layer_scaling": self.layer_scaling, **self.info}
+        return {
+            "name": self.name,
+            "architecture": self.layout.name,
+            "blocks": self.blocks,
+            "input_convention": self.convention,
+            "layer_scaling": self.layer_scaling,
+            **self.info,
+        }
 
 
-def _vgg16_features() -> nn.Sequential:
-    """torchvision's VGG16 ``features`` up to relu4_3, allocated but not initialised.
-
-    Built on the meta device first so that the 120M-parameter classifier, which the
-    losses never use, costs no memory or time.
-    """
-    with torch.device("meta"):
-        full = torchvision.models.vgg16(weights=None)
-    features = full.features[: LAYERS["relu4_3"] + 1]
-    return features.to_empty(device="cpu")
-
-
-def _state_hash(features: nn.Module) -> str:
+def state_hash(features: nn.Module) -> str:
+    """sha256 over the loaded tensors (independent of the file's format)."""
     digest = hashlib.sha256()
     for key, value in sorted(features.state_dict().items()):
         digest.update(key.encode())
@@ -102,99 +188,50 @@ def random_vgg16(seed: int) -> LossNetwork:
     """VGG16 with seeded random weights: torchvision's own initialisation rule (Kaiming
     normal, fan-out, zero biases) drawn from a private generator, so the global random
     state is untouched and a seed always gives the same network."""
-    features = _vgg16_features()
+    layout = LAYOUTS["vgg16"]
+    features = layout.build(MAX_BLOCKS)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
-        for index in CONV_INDICES:
+        for index in layout.conv_indices(MAX_BLOCKS):
             conv = features[index]
             assert isinstance(conv, nn.Conv2d) and conv.bias is not None
             nn.init.kaiming_normal_(
                 conv.weight, mode="fan_out", nonlinearity="relu", generator=generator
             )
             nn.init.zeros_(conv.bias)
-    info = {"seed": int(seed), "weights": "random", "sha256": _state_hash(features)}
-    return LossNetwork(features, name="vgg16-random", info=info)
-
-
-def features_state(state: Mapping[str, torch.Tensor], where: str) -> dict[str, torch.Tensor]:
-    """The relu4_3-deep part of a VGG16 state dict, keyed like ``features``' own.
-
-    Accepts torchvision's full layout (``features.0.weight``, ``classifier.*``...), a
-    ``features``-only one (``0.weight``...) and either behind a ``module.`` prefix.
-    """
-    wanted = [f"{i}.{p}" for i in CONV_INDICES for p in ("weight", "bias")]
-    found: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
-        short = key.removeprefix("module.").removeprefix("features.")
-        if short in wanted:
-            found[short] = value
-    missing = [k for k in wanted if k not in found]
-    if missing:
-        raise ModelError(
-            f"{where} is not a VGG16 state dict: missing {', '.join(missing[:4])}"
-            + (f" and {len(missing) - 4} more" if len(missing) > 4 else ""),
-            hint="use torchvision's vgg16-397923af.pth or a state dict of vgg16().features",
-        )
-    return found
-
-
-def default_weights_path() -> Path:
-    """Where torch hub (and torchvision) keep the ImageNet VGG16 file."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
-
-
-def find_vgg16_weights(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path | None:
-    """The first of: ``explicit``, ``$STYLEPIPE_VGG_WEIGHTS``, the hub cache file."""
-    env = os.environ if env is None else env
-    if explicit is not None:
-        if not Path(explicit).is_file():
-            raise ModelError(f"VGG16 weights file not found: {explicit}")
-        return Path(explicit)
-    if env.get(WEIGHTS_ENV):
-        path = Path(env[WEIGHTS_ENV]).expanduser()
-        if not path.is_file():
-            raise ModelError(f"{WEIGHTS_ENV} names {path}, which is not a file")
-        return path
-    cached = default_weights_path()
-    return cached if cached.is_file() else None
-
-
-def download_vgg16(dest: Path) -> None:
-    """Download torchvision's ImageNet VGG16 file to ``dest`` (checked by hash prefix)."""
-    url = torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(dest), hash_prefix=VGG16_FILE.split("-")[1][:8])
-
-
-def missing_weights_error(reason: str | None = None) -> ModelError:
-    """The one error for "no ImageNet VGG16 weights": where to put them, what else works."""
-    detail = f" ({reason})" if reason else ""
-    return ModelError(
-        f"ImageNet VGG16 weights for --loss-net vgg16 were not found{detail}",
-        hint=f"put {VGG16_FILE} in {default_weights_path().parent}, or pass "
-        f"--vgg-weights FILE / set {WEIGHTS_ENV}; or train offline with "
-        "--loss-net vgg16-random (seeded random weights)",
+    info = {"seed": int(seed), "weights": "random", "sha256": state_hash(features)}
+    return LossNetwork(
+        features,
+        name="vgg16-random",
+        layout=layout,
+        blocks=MAX_BLOCKS,
+        convention="torchvision",
+        info=info,
     )
 
 
-def imagenet_vgg16(
-    explicit: Path | None = None, *, download: Callable[[Path], None] | None = None
+def pretrained(
+    layout: VGGLayout,
+    state: Mapping[str, torch.Tensor],
+    *,
+    blocks: int,
+    convention: str,
+    info: Mapping[str, Any],
 ) -> LossNetwork:
-    """VGG16 with ImageNet weights from the first place that has them (module doc)."""
-    path = find_vgg16_weights(explicit)
-    if path is None:
-        if download is None:
-            raise missing_weights_error("downloads are disabled")
-        path = default_weights_path()
-        try:
-            download(path)
-        except (OSError, RuntimeError) as exc:  # URLError is an OSError
-            raise missing_weights_error(f"download failed: {exc}") from exc
-    state = features_state(load_state_dict(path), str(path))
-    features = _vgg16_features()
+    """A loss network of ``blocks`` blocks from a ``features``-keyed state dict (keys
+    ``0.weight``...; extra deeper keys are ignored)."""
+    features = layout.build(blocks)
+    wanted = features.state_dict().keys()
     try:
-        features.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # wrong shapes
-        raise ModelError(f"{path} does not fit VGG16: {exc}") from exc
-    info = {"weights": str(path), "sha256": _state_hash(features)}
-    return LossNetwork(features, name="vgg16", info=info)
+        features.load_state_dict({k: state[k] for k in wanted}, strict=True)
+    except (KeyError, RuntimeError) as exc:  # missing keys, wrong shapes
+        raise ModelError(f"{info.get('weights')} does not fit {layout.name}: {exc}") from exc
+    full_info = {**info, "sha256": state_hash(features)}
+    return LossNetwork(
+        features,
+        name=layout.name,
+        layout=layout,
+        blocks=blocks,
+        convention=convention,
+        info=full_info,
+    )
