@@ -29,7 +29,14 @@ RANDOM_LOSS_NET = "vgg16-random"
 #: Loss weights tuned for the random VGG16; without them the ImageNet defaults apply.
 TUNED_FOR_RANDOM = ("content_weight", "style_weight", "tv_weight", "loss_net_seed")
 #: config.json keys written as ``--key-name VALUE``, by task.
-STYLE_FLAGS = ("image_size", "style_size", "content_weight", "style_weight")
+STYLE_FLAGS = (
+    "image_size",
+    "style_size",
+    "content_weight",
+    "style_weight",
+    "style_layers",
+    "style_layer_weights",
+)
 SR_FLAGS = ("scale", "loss", "patch_size", "skip", "degradation", "loss_weight", "pixel_weight")
 COMMON_FLAGS = ("iterations", "batch_size", "lr", "seed", "arch", "tv_weight")
 LOSS_FLAGS = ("loss_net", "loss_net_seed")
@@ -63,6 +70,7 @@ def train_command(
     for key in (*COMMON_FLAGS, *specific, *LOSS_FLAGS):
         if settings.get(key) is not None:
             argv += _flag(key, settings[key])
+    argv += loss_weights_flags(settings, manifest)
     precision = manifest.get("training", {}).get("precision")
     if precision:
         argv += ["--precision", str(precision)]
@@ -74,6 +82,18 @@ def train_command(
     if manifest.get("weights_dtype") == "float16":
         argv.append("--fp16-weights")
     return argv
+
+
+def loss_weights_flags(settings: Mapping[str, Any], manifest: Mapping[str, Any]) -> list[str]:
+    """``--vgg-weights FILE --vgg-input CONVENTION`` for ImageNet loss networks, with the
+    file found by its recorded name in the shared assets (as the repository sees it)."""
+    network = manifest.get("training", {}).get("loss_network") or {}
+    if settings.get("loss_net") not in ("vgg16", "vgg19") or not network.get("weights"):
+        return []
+    assets = REPO.parent / "shared" / "assets" / "loss_networks"
+    found = sorted(assets.glob(f"*/{network['weights']}")) if assets.is_dir() else []
+    path = portable_path(str(found[0])) if found else str(network["weights"])
+    return ["--vgg-weights", path, "--vgg-input", str(network.get("input_convention"))]
 
 
 def preview_source(run_dir: Path | None) -> str | None:
