@@ -99,6 +99,7 @@ def test_channels_scaling_is_mean_squared_error_of_grams(lossnet) -> None:
         layout=LAYOUTS["vgg16"],
         blocks=4,
         convention="torchvision",
+        layer_scaling="channels",
         info={},
     )
     grams = {"relu1_2": torch.ones(1, 64, 64), "relu4_3": torch.ones(1, 512, 512)}

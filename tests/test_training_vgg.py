@@ -88,7 +88,14 @@ def test_vgg16_layers_channels_and_early_stop() -> None:
 def test_our_layers_match_torchvision_vgg19_features() -> None:
     """Same indices and outputs as torchvision's own VGG19 with the same weights."""
     state = features_state_dict("vgg19", 3, 25)
-    net = vgg.pretrained(vgg.LAYOUTS["vgg19"], state, blocks=4, convention="torchvision", info={})
+    net = vgg.pretrained(
+        vgg.LAYOUTS["vgg19"],
+        state,
+        blocks=4,
+        convention="torchvision",
+        layer_scaling="target",
+        info={},
+    )
     reference = torchvision.models.vgg19(weights=None).features[:27].eval()
     reference.load_state_dict(state)
     x = torch.rand(1, 3, 24, 24)
@@ -104,7 +111,9 @@ def test_our_layers_match_torchvision_vgg19_features() -> None:
 
 def test_caffe_convention_feeds_bgr_0_255_minus_the_mean() -> None:
     state = features_state_dict("vgg19", 4, 16)
-    net = vgg.pretrained(vgg.LAYOUTS["vgg19"], state, blocks=3, convention="caffe", info={})
+    net = vgg.pretrained(
+        vgg.LAYOUTS["vgg19"], state, blocks=3, convention="caffe", layer_scaling="target", info={}
+    )
     conv = torch.nn.Conv2d(3, 64, 3, padding=1)
     conv.load_state_dict({"weight": state["0.weight"], "bias": state["0.bias"]})
     x = torch.rand(1, 3, 8, 8)
@@ -119,7 +128,7 @@ def test_partial_vgg19_file_is_read_with_its_stated_convention(tmp_path: Path) -
     found = vgg_weights.find_weights("vgg19", path)
     assert (found.layout.name, found.blocks, found.convention) == ("vgg19", 3, "caffe")
     assert not found.complete
-    net = found.build()
+    net = found.build("target")
     assert torch.equal(net.features[16].weight, state["features.16.weight"])
     assert net.default_style_layers() == ("relu1_2", "relu2_2", "relu3_4")
     described = net.describe()
@@ -229,7 +238,7 @@ def test_bad_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     wrong["0.weight"] = torch.zeros(8, 3, 3, 3)
     torch.save(wrong, other)
     with pytest.raises(ModelError, match="does not fit vgg16"):
-        vgg_weights.find_weights("vgg16", other, convention="torchvision").build()
+        vgg_weights.find_weights("vgg16", other, convention="torchvision").build("channels")
     monkeypatch.setenv(vgg_weights.WEIGHTS_ENV, str(tmp_path / "nowhere.pth"))
     with pytest.raises(ModelError, match=vgg_weights.WEIGHTS_ENV):
         vgg_weights.given_file(None)

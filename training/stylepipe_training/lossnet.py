@@ -106,7 +106,7 @@ def _imagenet(architecture: str) -> Callable[[LossNetOptions], LossNetwork]:
             options.weights,
             convention=options.convention,
             download=download_torchvision if options.download else None,
-        ).build()
+        ).build(get_loss_network(architecture).layer_scaling)
 
     return build
 

@@ -25,8 +25,6 @@ from torch import nn
 
 from stylepipe.errors import ModelError
 
-from .lossnet import get_loss_network
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -106,6 +104,7 @@ class LossNetwork(nn.Module):
         layout: VGGLayout,
         blocks: int,
         convention: str,
+        layer_scaling: str,
         info: Mapping[str, Any],
     ) -> None:
         super().__init__()
@@ -113,6 +112,7 @@ class LossNetwork(nn.Module):
             raise ModelError(f"unknown input convention {convention!r}")
         self.features, self.name, self.layout = features, name, layout
         self.blocks, self.convention = blocks, convention
+        self.layer_scaling = layer_scaling  # see stylepipe_training.lossnet
         self.layers = layout.relu_indices(blocks)
         self.info = dict(info)
         if convention == "caffe":
@@ -122,10 +122,6 @@ class LossNetwork(nn.Module):
         self.register_buffer("mean", mean.view(1, 3, 1, 1))
         self.register_buffer("std", std.view(1, 3, 1, 1))
         self.eval().requires_grad_(False)
-
-    @property
-    def layer_scaling(self) -> str:
-        return get_loss_network(self.name).layer_scaling
 
     def default_style_layers(self) -> tuple[str, ...]:
         """The paper's style layers mapped onto this network: the last ReLU of every
@@ -206,6 +202,7 @@ def random_vgg16(seed: int) -> LossNetwork:
         layout=layout,
         blocks=MAX_BLOCKS,
         convention="torchvision",
+        layer_scaling="target",
         info=info,
     )
 
@@ -216,6 +213,7 @@ def pretrained(
     *,
     blocks: int,
     convention: str,
+    layer_scaling: str,
     info: Mapping[str, Any],
 ) -> LossNetwork:
     """A loss network of ``blocks`` blocks from a ``features``-keyed state dict (keys
@@ -233,5 +231,6 @@ def pretrained(
         layout=layout,
         blocks=blocks,
         convention=convention,
+        layer_scaling=layer_scaling,
         info=full_info,
     )

@@ -55,10 +55,15 @@ class WeightsFile:
         """Holds every block the losses can use (relu4_3 / relu4_4)."""
         return self.blocks >= MAX_BLOCKS
 
-    def build(self) -> LossNetwork:
+    def build(self, layer_scaling: str) -> LossNetwork:
         info = {"weights": self.path.name, "file_sha256": file_sha256(self.path)}
         return pretrained(
-            self.layout, self.state, blocks=self.blocks, convention=self.convention, info=info
+            self.layout,
+            self.state,
+            blocks=self.blocks,
+            convention=self.convention,
+            layer_scaling=layer_scaling,
+            info=info,
         )
 
 
