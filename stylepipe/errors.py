@@ -6,6 +6,7 @@ Every error says what failed, where, and (through ``hint``) how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 
@@ -88,6 +89,45 @@ class PipelineError(UsageError):
     @property
     def headline(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+class ParamErrors(ParamError):
+    """Several parameters of one step or table are wrong; ``errors`` lists each (the
+    first also fills this error's own key, message and hint)."""
+
+    def __init__(self, errors: Sequence[ParamError]) -> None:
+        first = errors[0]
+        super().__init__(first.key, first.message, hint=first.hint)
+        self.errors = list(errors)
+
+
+class PipelineErrors(PipelineError):
+    """Every error found in one pipeline file (or in the ``--filter`` steps), so that a
+    user fixes them all in one go; ``errors`` lists each with its own location. The
+    first one fills this error's own fields; its headline counts the others."""
+
+    def __init__(self, errors: Sequence[PipelineError]) -> None:
+        first = errors[0]
+        super().__init__(
+            first.message, file=first.file, step=first.step, key=first.key, hint=first.hint
+        )
+        self.errors = list(errors)
+
+    @property
+    def headline(self) -> str:
+        more = len(self.errors) - 1
+        return f"{self.location}: {self.message} (and {more} more)"
+
+
+def combine(errors: Sequence[PipelineError]) -> PipelineError:
+    """The one error in ``errors`` (not empty), or a :class:`PipelineErrors` of them all."""
+    return errors[0] if len(errors) == 1 else PipelineErrors(errors)
+
+
+def raise_all(errors: Sequence[PipelineError]) -> None:
+    """Raise :func:`combine` of ``errors``; nothing when the list is empty."""
+    if errors:
+        raise combine(errors)
 
 
 class ImageReadError(StylepipeError):

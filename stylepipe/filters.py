@@ -28,13 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import ParamError
+from .errors import ParamError, ParamErrors
 from .frame import Frame
 
 if TYPE_CHECKING:
     from .plugins import Catalog
 
 _SCALARS = (int, float, str, bool)
+_EXPECTED = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -81,8 +82,14 @@ class ParamSpec:
 
     @property
     def type_name_with_article(self) -> str:
-        """``an int``, ``a float | None``: for messages."""
+        """``an int``, ``a float | None``: the Python type, for developers."""
         return ("an " if self.type_name[0] in "aeiou" else "a ") + self.type_name
+
+    @property
+    def expected(self) -> str:
+        """What a value must be, in words for messages: ``a whole number``, ``a number``,
+        ``true or false``, ``text``."""
+        return _EXPECTED.get(self.type, self.type.__name__)
 
     def describe_range(self) -> str:
         if self.choices:
@@ -132,22 +139,30 @@ def _unwrap_optional(hint: Any) -> tuple[type, bool]:
 def parse_params(
     params_cls: type[FilterParams], raw: Mapping[str, Any], *, from_text: bool = False
 ) -> FilterParams:
-    """Check and convert raw values into a params instance; errors name the key."""
+    """Check and convert raw values into a params instance. Errors name the key; when
+    several keys are wrong, a :class:`ParamErrors` lists every one."""
     specs = {s.name: s for s in param_specs(params_cls)}
-    for key in raw:
-        if key not in specs:
-            close = difflib.get_close_matches(key, list(specs), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(specs)
-            raise ParamError(key, f"unknown parameter {key!r}", hint=hint)
+    errors = [_unknown(key, specs) for key in raw if key not in specs]
     values = {}
     for name, spec in specs.items():
-        if name in raw:
-            values[name] = _convert(spec, raw[name], from_text)
-        elif spec.required:
-            raise ParamError(name, f"parameter {name!r} is required", hint=spec.help)
+        try:
+            if name in raw:
+                values[name] = _convert(spec, raw[name], from_text)
+            elif spec.required:
+                raise ParamError(name, f"parameter {name!r} is required", hint=spec.help)
+        except ParamError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else ParamErrors(errors)
     instance = params_cls(**values)
     instance.validate()
     return instance
+
+
+def _unknown(key: str, specs: Mapping[str, ParamSpec]) -> ParamError:
+    close = difflib.get_close_matches(key, list(specs), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(specs)
+    return ParamError(key, f"unknown parameter {key!r}", hint=hint)
 
 
 def _convert(spec: ParamSpec, value: Any, from_text: bool) -> Any:
@@ -156,9 +171,7 @@ def _convert(spec: ParamSpec, value: Any, from_text: bool) -> Any:
     if value is None:
         if spec.optional:
             return None
-        raise ParamError(
-            spec.name, f"{spec.name} must be {spec.type_name_with_article}, got nothing"
-        )
+        raise ParamError(spec.name, f"{spec.name} must be {spec.expected}, got nothing")
     value = _check_type(spec, value)
     if spec.choices is not None and value not in spec.choices:
         raise ParamError(spec.name, f"{spec.name} must be {spec.describe_range()}, got {value!r}")
@@ -185,9 +198,7 @@ def _from_text(spec: ParamSpec, text: str) -> Any:
         if spec.type is float:
             return float(stripped)
     except ValueError:
-        raise ParamError(
-            spec.name, f"{spec.name} must be {spec.type_name_with_article}, got {text!r}"
-        ) from None
+        raise ParamError(spec.name, f"{spec.name} must be {spec.expected}, got {text!r}") from None
     return text
 
 
@@ -197,12 +208,35 @@ def _check_type(spec: ParamSpec, value: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not ok:
+        hint = "write it without quotes" if _quoted(spec, value) else None
         raise ParamError(
-            spec.name,
-            f"{spec.name} must be {spec.type_name_with_article}, "
-            f"got {type(value).__name__} {value!r}",
+            spec.name, f"{spec.name} must be {spec.expected}, got {_describe(value)}", hint=hint
         )
     return value
+
+
+def _quoted(spec: ParamSpec, value: Any) -> bool:
+    """Whether ``value`` is the right number or true/false, written as text in quotes."""
+    if not isinstance(value, str) or spec.type is str:
+        return False
+    try:
+        _from_text(spec, value)
+    except ParamError:
+        return False
+    return True
+
+
+def _describe(value: Any) -> str:
+    """A value as a pipeline file spells it: ``true``, ``the text '2'``, ``a list [1]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return f"a list {value!r}"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
 
 
 @dataclass
@@ -236,6 +270,9 @@ class Filter:
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[FilterParams]] = FilterParams
+    main_param: ClassVar[str | None] = None
+    """The parameter a bare value sets on the command line (``style:mosaic`` is
+    ``style:model=mosaic``); ``None``: the first declared parameter."""
 
     def __init__(self, params: FilterParams | None = None) -> None:
         self.params = params if params is not None else parse_params(self.Params, {})
@@ -252,6 +289,12 @@ class Filter:
         """Cheap checks against the catalog (for example that a model name exists), run
         when the pipeline is parsed, before any image is read. Raise :class:`ParamError`
         naming the key. Default: nothing."""
+
+    def name_fields(self, catalog: Catalog) -> dict[str, str]:
+        """Output-name fields this step supplies, such as ``{"model": "mosaic"}`` or
+        ``{"scale": "4"}`` for the ``{model}`` and ``{scale}`` fields of ``--name``; run
+        when the pipeline is parsed, after :meth:`check`. Default: none."""
+        return {}
 
     def setup(self, ctx: FilterContext) -> None:
         """Prepare for a batch (load weights, pick a device). Default: nothing."""

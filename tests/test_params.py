@@ -48,16 +48,17 @@ def test_typed_values_from_a_file() -> None:
 @pytest.mark.parametrize(
     ("raw", "key", "fragment"),
     [
-        ({"amount": "2"}, "amount", "must be a float, got str '2'"),
-        ({"count": 2.5}, "count", "must be an int, got float 2.5"),
-        ({"count": True}, "count", "must be an int, got bool True"),  # bool is no number here
-        ({"amount": True}, "amount", "must be a float"),
-        ({"enabled": 1}, "enabled", "must be a bool"),
+        ({"amount": "2"}, "amount", "must be a number, got the text '2'"),
+        ({"count": 2.5}, "count", "must be a whole number, got 2.5"),
+        ({"count": True}, "count", "must be a whole number, got true"),  # bool is no number
+        ({"amount": True}, "amount", "must be a number"),
+        ({"enabled": 1}, "enabled", "must be true or false, got 1"),
+        ({"label": 3}, "label", "must be text, got 3"),
         ({"amount": 10.5}, "amount", "out of range (0.0 to 10.0)"),
         ({"count": 0}, "count", "out of range (>= 1)"),
         ({"limit": 101}, "limit", "out of range (<= 100)"),
         ({"mode": "medium"}, "mode", "must be one of soft, hard, got 'medium'"),
-        ({"amount": [1, 2]}, "amount", "got list"),
+        ({"amount": [1, 2]}, "amount", "got a list [1, 2]"),
     ],
 )
 def test_bad_typed_values_name_the_key(raw: dict, key: str, fragment: str) -> None:
@@ -65,6 +66,29 @@ def test_bad_typed_values_name_the_key(raw: dict, key: str, fragment: str) -> No
         parse_params(DemoParams, raw)
     assert info.value.key == key
     assert fragment in str(info.value)
+
+
+def test_messages_name_no_python_type() -> None:
+    """Users read "a whole number", not "an int | None"."""
+    bad = {"amount": "x", "count": "3.5", "enabled": "maybe", "limit": "many"}
+    for key, text in bad.items():
+        with pytest.raises(ParamError) as info:
+            parse_params(DemoParams, {key: text}, from_text=True)
+        message = str(info.value)
+        assert not any(word in message for word in ("int", "float", "bool", "None", "str ")), (
+            message
+        )
+    with pytest.raises(ParamError, match="limit must be a whole number, got 'many'"):
+        parse_params(DemoParams, {"limit": "many"}, from_text=True)
+
+
+def test_every_wrong_key_is_reported_at_once() -> None:
+    from stylepipe.errors import ParamErrors
+
+    with pytest.raises(ParamErrors) as info:
+        parse_params(DemoParams, {"amout": 1, "count": "x", "mode": "medium"})
+    assert [e.key for e in info.value.errors] == ["amout", "count", "mode"]
+    assert info.value.key == "amout"  # the first one fills the error itself
 
 
 def test_unknown_key_suggests_the_close_one() -> None:
