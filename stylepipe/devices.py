@@ -79,6 +79,15 @@ def choose_device(requested: str, hook: Callable[..., Any] | None = None) -> tor
     return chosen
 
 
+def check_device(requested: str, hook: Callable[..., Any] | None = None) -> None:
+    """Raise :class:`DeviceError` unless ``requested`` names a device that a batch could
+    use on this machine (through ``hook`` as :func:`choose_device` asks it). ``auto`` and
+    ``cpu`` always work and are accepted without importing torch."""
+    if (requested or "auto").strip().lower() in ("auto", "cpu"):
+        return
+    choose_device(requested, hook)
+
+
 def _mps_available() -> bool:
     import torch
 

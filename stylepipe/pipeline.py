@@ -1,8 +1,10 @@
 """Pipeline files: TOML ``[[step]]`` tables -> a validated :class:`Pipeline`.
 
 Contract shared by the engine and the CLI: every error is a :class:`PipelineError`
-whose location reads ``FILE:step N:key`` (``--filter N:key`` for command-line steps),
-raised before any image is touched. A pipeline file looks like::
+whose location reads ``FILE:step N:key``, ``FILE:[output]:key`` or ``FILE:[runtime]:key``
+(``--filter N:key`` for command-line steps, ``command line:--key`` for options), raised
+before any image is touched. Every error of a file is reported at once: several come as
+one :class:`~stylepipe.errors.PipelineErrors` listing each. A pipeline file looks like::
 
     description = "web previews"      # optional
 
@@ -17,7 +19,7 @@ raised before any image is touched. A pipeline file looks like::
     [output]                          # optional
     format = "jpeg"                   # png, jpeg (jpg), webp, tiff (tif); default: the input's
     quality = 90
-    name = "{stem}_{filter}{ext}"
+    name = "{stem}_{filter}{ext}"     # also {model} and {scale}, see stylepipe.naming
 
     [runtime]                         # optional
     device = "auto"
@@ -34,27 +36,49 @@ import dataclasses
 import difflib
 import json
 import re
-import string
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ParamError, PipelineError, UsageError
+from .errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
+from .filter_specs import parse_filter_spec, spec_params, split_filter_spec
 from .filters import Filter, FilterParams, RuntimeOptions, param, parse_params
+from .naming import TEMPLATE_FIELDS, check_fields_supplied, check_name_template, join_fields
 
 if TYPE_CHECKING:
     from .plugins import Catalog
 
+__all__ = [
+    "TEMPLATE_FIELDS",
+    "OutputOptions",
+    "Pipeline",
+    "Step",
+    "check_name_template",
+    "describe_pipeline",
+    "describe_step",
+    "load_pipeline",
+    "parse_filter_spec",
+    "parse_pipeline",
+    "pipeline_from_filter_specs",
+    "with_overrides",
+]
+
+DeviceCheck = Callable[[str], object]
+"""Checks a device name as ``run`` would use it; raises :class:`DeviceError` if unusable
+(see :func:`stylepipe.devices.check_device`)."""
+
 
 @dataclass(frozen=True)
 class Step:
-    """One validated pipeline step: 1-based ``index``, the filter instance and its raw table."""
+    """One validated pipeline step: 1-based ``index``, the filter instance, its raw table
+    and the output-name fields it supplies (``{"model": "mosaic"}``)."""
 
     index: int
     filter: Filter
     raw: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -64,9 +88,8 @@ class Step:
 @dataclass(frozen=True)
 class OutputOptions:
     """``[output]``: format (png, jpeg, webp, tiff; None keeps the input's), JPEG/WebP
-    quality, PNG compression level and the output name template. Template fields:
-    ``{stem}`` input name without extension, ``{ext}`` output extension with its dot,
-    ``{filter}`` the step names joined by ``-``."""
+    quality, PNG compression level and the output name template (fields: see
+    :mod:`stylepipe.naming`)."""
 
     format: str | None = None
     quality: int = 92
@@ -89,14 +112,17 @@ class Pipeline:
     def filter_label(self) -> str:
         return "-".join(step.name for step in self.steps)
 
+    @property
+    def name_fields(self) -> dict[str, str]:
+        """The ``{model}``/``{scale}`` values the steps supply, for output names."""
+        return join_fields(step.fields for step in self.steps)
+
 
 PIPELINE_KEYS = ("description", "step", "output", "runtime")
 OUTPUT_FORMATS = ("png", "jpeg", "webp", "tiff")
 FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-TEMPLATE_FIELDS = ("stem", "ext", "filter")
 CLI_SOURCE = "command line"
-_TEMPLATE_HINT = "fields: {stem} {ext} {filter}, e.g. name = '{stem}_{filter}{ext}'"
 _STEP_HINT = 'add a step such as: [[step]] filter = "resize" scale = 0.5'
 _DEFAULT_OUTPUT = OutputOptions()
 _DEFAULT_RUNTIME = RuntimeOptions()
@@ -117,8 +143,9 @@ class _OutputTable(FilterParams):
 
 @dataclass(frozen=True)
 class _RuntimeTable(FilterParams):
-    """``[runtime]`` keys. Device names are checked when the batch starts, because a
-    plugin's ``select_device`` may accept names the core does not know."""
+    """``[runtime]`` keys. Whether the device exists is checked by a :data:`DeviceCheck`
+    (the ``select_device`` hooks, since a plugin may accept names the core does not
+    know), when the caller passes one."""
 
     device: str = param(_DEFAULT_RUNTIME.device, help="auto, cpu, cuda, cuda:N or mps")
     precision: str = param(_DEFAULT_RUNTIME.precision, help="dtype", choices=PRECISIONS)
@@ -129,8 +156,11 @@ class _RuntimeTable(FilterParams):
             raise ParamError("device", "device must not be empty", hint="use auto or cpu")
 
 
-def load_pipeline(path: Path, catalog: Catalog) -> Pipeline:
-    """Read and validate a pipeline file (UTF-8 TOML)."""
+def load_pipeline(
+    path: Path, catalog: Catalog, *, device_check: DeviceCheck | None = None
+) -> Pipeline:
+    """Read and validate a pipeline file (UTF-8 TOML); ``device_check`` also checks
+    ``[runtime] device`` against this machine, as ``run`` would."""
     source = str(path)
     try:
         data = Path(path).read_bytes()
@@ -144,25 +174,26 @@ def load_pipeline(path: Path, catalog: Catalog) -> Pipeline:
         raise PipelineError(
             f"not UTF-8 text (bad byte at offset {exc.start})", file=source, hint="save as UTF-8"
         ) from None
-    return parse_pipeline(text, catalog, source=source)
+    return parse_pipeline(text, catalog, source=source, device_check=device_check)
 
 
-def parse_pipeline(text: str, catalog: Catalog, *, source: str) -> Pipeline:
-    """Validate pipeline TOML ``text``; ``source`` names it in errors."""
+def parse_pipeline(
+    text: str, catalog: Catalog, *, source: str, device_check: DeviceCheck | None = None
+) -> Pipeline:
+    """Validate pipeline TOML ``text``; ``source`` names it in errors. Raises every
+    error found at once (see the module docs)."""
     doc = _parse_toml(text, source)
-    for key, value in doc.items():
-        if key not in PIPELINE_KEYS:
-            raise PipelineError(
-                f"unknown top-level key {key!r}",
-                file=source,
-                key=key,
-                hint=_suggest(key, PIPELINE_KEYS),
-            )
-        if key == "description" and not isinstance(value, str):
-            raise PipelineError("description must be a string", file=source, key=key)
-    steps = _parse_steps(doc.get("step"), catalog, source)
-    output = _parse_table(doc, "output", _OutputTable, source)
-    runtime = _parse_table(doc, "runtime", _RuntimeTable, source)
+    errors = _top_level_errors(doc, source)
+    steps = _parse_steps(doc.get("step"), catalog, source, errors)
+    output = _parse_table(doc, "output", _OutputTable, source, errors)
+    runtime = _parse_table(doc, "runtime", _RuntimeTable, source, errors)
+    device = _raw_device(doc)
+    if device is not None and device_check is not None:
+        errors += _device_errors(device, device_check, source, "[runtime]:device")
+    if output is not None and steps is not None:
+        errors += _field_errors(output.name, steps, source, "[output]:name")
+    raise_all(errors)
+    assert steps is not None and output is not None and runtime is not None
     return Pipeline(
         steps,
         output=OutputOptions(**dataclasses.asdict(output)),
@@ -186,39 +217,78 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         ) from None
 
 
-def _parse_steps(raw: Any, catalog: Catalog, source: str) -> tuple[Step, ...]:
-    if isinstance(raw, dict) or (raw is not None and not isinstance(raw, list)):
-        raise PipelineError(
-            "steps must be tables written [[step]] (double brackets)", file=source, key="step"
-        )
-    if not raw:
-        raise PipelineError("the pipeline has no steps", file=source, hint=_STEP_HINT)
-    steps = []
-    for index, table in enumerate(raw, start=1):
-        if not isinstance(table, dict):
-            raise PipelineError("a step must be a table", file=source, step=index)
-        name = table.get("filter")
-        if not isinstance(name, str) or not name:
-            what = "is missing" if name is None else "must be a non-empty string"
-            raise PipelineError(
-                f"the filter name {what}",
-                file=source,
-                step=index,
-                key="filter",
-                hint='add filter = "NAME"; `stylepipe filters` lists the names',
+def _top_level_errors(doc: Mapping[str, Any], source: str) -> list[PipelineError]:
+    errors = []
+    for key, value in doc.items():
+        if key not in PIPELINE_KEYS:
+            hint = _suggest(key, PIPELINE_KEYS)
+            errors.append(
+                PipelineError(f"unknown top-level key {key!r}", file=source, key=key, hint=hint)
             )
-        params = {k: v for k, v in table.items() if k != "filter"}
+        if key == "description" and not isinstance(value, str):
+            errors.append(PipelineError("description must be a string", file=source, key=key))
+    return errors
 
-        def locate(key: str | None, index: int = index) -> dict[str, Any]:
-            return {"file": source, "step": index, "key": key}
 
-        steps.append(_build_step(index, name, params, dict(table), catalog, False, locate))
-    return tuple(steps)
+def _each(error: PipelineError) -> list[PipelineError]:
+    """The errors a (possibly multiple) pipeline error holds."""
+    return list(getattr(error, "errors", [error]))
+
+
+def _parse_steps(
+    raw: Any, catalog: Catalog, source: str, errors: list[PipelineError]
+) -> tuple[Step, ...] | None:
+    """The steps, or ``None`` with their errors added to ``errors``."""
+    if isinstance(raw, dict) or (raw is not None and not isinstance(raw, list)):
+        message = "steps must be tables written [[step]] (double brackets)"
+        errors.append(PipelineError(message, file=source, key="step"))
+        return None
+    if not raw:
+        errors.append(PipelineError("the pipeline has no steps", file=source, hint=_STEP_HINT))
+        return None
+    steps, found = [], len(errors)
+    for index, table in enumerate(raw, start=1):
+        try:
+            steps.append(_file_step(index, table, catalog, source))
+        except PipelineError as exc:
+            errors += _each(exc)
+    return tuple(steps) if len(errors) == found else None
+
+
+def _file_step(index: int, table: Any, catalog: Catalog, source: str) -> Step:
+    if not isinstance(table, dict):
+        raise PipelineError("a step must be a table", file=source, step=index)
+    name = table.get("filter")
+    if not isinstance(name, str) or not name:
+        what = "is missing" if name is None else "must be a non-empty string"
+        raise PipelineError(
+            f"the filter name {what}",
+            file=source,
+            step=index,
+            key="filter",
+            hint='add filter = "NAME"; `stylepipe filters` lists the names',
+        )
+    params = {k: v for k, v in table.items() if k != "filter"}
+
+    def locate(key: str | None) -> dict[str, Any]:
+        return {"file": source, "step": index, "key": key}
+
+    filter_cls = _filter_class(name, catalog, locate)
+    return _build_step(index, filter_cls, params, dict(table), catalog, False, locate)
+
+
+def _filter_class(
+    name: str, catalog: Catalog, locate: Callable[[str | None], dict[str, Any]]
+) -> type[Filter]:
+    try:
+        return catalog.filters.get(name)
+    except UsageError as exc:  # unknown (with "did you mean") or ambiguous name
+        raise PipelineError(exc.message, hint=exc.hint, **locate("filter")) from None
 
 
 def _build_step(
     index: int,
-    name: str,
+    filter_cls: type[Filter],
     params: Mapping[str, Any],
     raw: dict[str, Any],
     catalog: Catalog,
@@ -226,32 +296,71 @@ def _build_step(
     locate: Callable[[str | None], dict[str, Any]],
 ) -> Step:
     try:
-        filter_cls = catalog.filters.get(name)
-    except UsageError as exc:  # unknown (with "did you mean") or ambiguous name
-        raise PipelineError(exc.message, hint=exc.hint, **locate("filter")) from None
-    try:
         instance = filter_cls.from_raw(params, from_text=from_text)
         instance.check(catalog)
+        fields = instance.name_fields(catalog)
     except ParamError as exc:
-        message = f"{filter_cls.name}: {exc.message}"
-        raise PipelineError(message, hint=exc.hint, **locate(exc.key or None)) from None
+        raise combine(
+            [
+                PipelineError(
+                    f"{filter_cls.name}: {one.message}", hint=one.hint, **locate(one.key or None)
+                )
+                for one in getattr(exc, "errors", [exc])
+            ]
+        ) from None
     except UsageError as exc:
         message = f"{filter_cls.name}: {exc.message}"
         raise PipelineError(message, hint=exc.hint, **locate(None)) from None
-    return Step(index, instance, raw)
+    return Step(index, instance, raw, fields)
 
 
 def _parse_table(
-    doc: Mapping[str, Any], name: str, table_cls: type[FilterParams], source: str
+    doc: Mapping[str, Any],
+    name: str,
+    table_cls: type[FilterParams],
+    source: str,
+    errors: list[PipelineError],
 ) -> Any:
+    """The checked ``[name]`` table, or ``None`` with its errors added to ``errors``."""
     raw = doc.get(name, {})
     if not isinstance(raw, dict):
-        raise PipelineError(f"{name} must be a table written [{name}]", file=source, key=name)
+        message = f"{name} must be a table written [{name}]"
+        errors.append(PipelineError(message, file=source, key=name))
+        return None
     try:
         return parse_params(table_cls, _normalize(raw))
     except ParamError as exc:
-        key = f"{name}.{exc.key}"
-        raise PipelineError(exc.message, file=source, key=key, hint=exc.hint) from None
+        errors += [
+            PipelineError(one.message, file=source, key=f"[{name}]:{one.key}", hint=one.hint)
+            for one in getattr(exc, "errors", [exc])
+        ]
+        return None
+
+
+def _raw_device(doc: Mapping[str, Any]) -> str | None:
+    """``[runtime] device`` when it is a non-empty string (checked even when other
+    ``[runtime]`` keys are wrong, so that every error is reported at once)."""
+    table = doc.get("runtime")
+    device = table.get("device") if isinstance(table, dict) else None
+    return device if isinstance(device, str) and device.strip() else None
+
+
+def _device_errors(
+    device: str, device_check: DeviceCheck, file: str, key: str
+) -> list[PipelineError]:
+    try:
+        device_check(device)
+    except DeviceError as exc:
+        return [PipelineError(exc.message, file=file, key=key, hint=exc.hint)]
+    return []
+
+
+def _field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> list[PipelineError]:
+    try:
+        check_fields_supplied(template, join_fields(step.fields for step in steps))
+    except ParamError as exc:
+        return [PipelineError(exc.message, file=file, key=key, hint=exc.hint)]
+    return []
 
 
 def _normalize(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,83 +375,38 @@ def _normalize(raw: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def check_name_template(template: str) -> None:
-    """Raise :class:`ParamError` (key ``name``) unless ``template`` is a usable output file
-    name: fields among ``{stem}``, ``{ext}``, ``{filter}``; ``{stem}`` (one output per
-    input) and ``{ext}`` (the extension follows the format) present; no folder separator."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise ParamError(
-            "name", f"bad name template {template!r}: {exc}", hint=_TEMPLATE_HINT
-        ) from None
-    unknown = [f for f in fields if f not in TEMPLATE_FIELDS]
-    problem = f"unknown field {{{unknown[0]}}}" if unknown else None
-    if problem is None:
-        try:
-            template.format(stem="x", ext=".png", filter="f")
-        except ValueError as exc:
-            problem = str(exc)
-    missing = [f for f in ("stem", "ext") if f not in fields]
-    if problem is None and missing:
-        problem = f"{{{missing[0]}}} is missing"
-    if problem is None and ("/" in template or "\\" in template):
-        problem = "folder separators are not allowed"
-    if problem is not None:
-        raise ParamError("name", f"bad name template {template!r}: {problem}", hint=_TEMPLATE_HINT)
-
-
-def parse_filter_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split a command-line step ``NAME[:key=value[,key=value...]]`` into its name and
-    its parameters as text. A value may contain ``=`` (split at the first one) and
-    commas: a comma-separated piece without ``=`` continues the previous value, so
-    ``style:model=a,b`` gives ``model="a,b"``. Empty pieces are ignored. Raises
-    :class:`ParamError` (key ``""`` when no key is known)."""
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    if not name:
-        raise ParamError("", f"no filter name in {spec!r}", hint="write NAME or NAME:key=value")
-    params: dict[str, str] = {}
-    last: str | None = None
-    for piece in rest.split(","):
-        if not piece.strip():
-            continue
-        key, eq, value = piece.partition("=")
-        if not eq:
-            if last is None:
-                raise ParamError("", f"expected key=value, got {piece.strip()!r}")
-            params[last] += "," + piece.strip()
-            continue
-        key = key.strip()
-        if not key:
-            raise ParamError("", f"missing parameter name before '=' in {piece.strip()!r}")
-        if key in params:
-            raise ParamError(key, f"parameter {key!r} is given twice")
-        params[key], last = value.strip(), key
-    return name, params
-
-
 def pipeline_from_filter_specs(specs: Sequence[str], catalog: Catalog) -> Pipeline:
-    """A pipeline from repeated ``--filter`` values (see :func:`parse_filter_spec`);
-    values are converted from text; errors are located as ``--filter N:key``."""
+    """A pipeline from repeated ``--filter`` values (see :mod:`stylepipe.filter_specs`);
+    values are converted from text; errors (all of them) are located as
+    ``--filter N:key``."""
     if not specs:
         raise PipelineError(
             "no filters given", file=CLI_SOURCE, hint="use --filter NAME[:key=value,...]"
         )
-    steps = []
+    steps, errors = [], []
     for index, spec in enumerate(specs, start=1):
-        label = f"--filter {index}"
-
-        def locate(key: str | None, label: str = label) -> dict[str, Any]:
-            return {"file": label, "key": key}
-
         try:
-            name, params = parse_filter_spec(spec)
-        except ParamError as exc:
-            raise PipelineError(exc.message, hint=exc.hint, **locate(exc.key or None)) from None
-        raw = {"filter": name, **params}
-        steps.append(_build_step(index, name, params, raw, catalog, True, locate))
+            steps.append(_spec_step(index, spec, catalog))
+        except PipelineError as exc:
+            errors += _each(exc)
+    raise_all(errors)
     return Pipeline(tuple(steps))
+
+
+def _spec_step(index: int, spec: str, catalog: Catalog) -> Step:
+    label = f"--filter {index}"
+
+    def locate(key: str | None) -> dict[str, Any]:
+        return {"file": label, "key": key}
+
+    try:
+        name, rest = split_filter_spec(spec)
+        filter_cls = _filter_class(name, catalog, locate)
+        params = spec_params(rest, filter_cls)
+    except ParamError as exc:
+        raise PipelineError(exc.message, hint=exc.hint, **locate(exc.key or None)) from None
+    raw = {"filter": name, **params}
+    return _build_step(index, filter_cls, params, raw, catalog, True, locate)
 
 
 def with_overrides(
@@ -351,15 +415,25 @@ def with_overrides(
     output: Mapping[str, Any] | None = None,
     runtime: Mapping[str, Any] | None = None,
     from_text: bool = False,
+    device_check: DeviceCheck | None = None,
 ) -> Pipeline:
     """A copy of ``pipeline`` whose ``[output]``/``[runtime]`` values are replaced by
-    command-line ones, checked like the file's. ``None`` values (option not given) are
-    ignored. Errors are located as ``command line:--key``."""
-    return dataclasses.replace(
+    command-line ones, checked like the file's (a given device by ``device_check``).
+    ``None`` values (option not given) are ignored. Errors are located as
+    ``command line:--key``."""
+    output, runtime = output or {}, runtime or {}
+    changed = dataclasses.replace(
         pipeline,
-        output=_override(pipeline.output, output or {}, _OutputTable, from_text),
-        runtime=_override(pipeline.runtime, runtime or {}, _RuntimeTable, from_text),
+        output=_override(pipeline.output, output, _OutputTable, from_text),
+        runtime=_override(pipeline.runtime, runtime, _RuntimeTable, from_text),
     )
+    errors = []
+    if runtime.get("device") is not None and device_check is not None:
+        errors += _device_errors(changed.runtime.device, device_check, CLI_SOURCE, "--device")
+    if output.get("name") is not None:
+        errors += _field_errors(changed.output.name, changed.steps, CLI_SOURCE, "--name")
+    raise_all(errors)
+    return changed
 
 
 def _override(current: Any, overrides: Mapping[str, Any], table: type, from_text: bool) -> Any:
@@ -371,9 +445,17 @@ def _override(current: Any, overrides: Mapping[str, Any], table: type, from_text
     try:
         checked = parse_params(table, merged, from_text=from_text)
     except ParamError as exc:
-        key = "--" + exc.key.replace("_", "-")
-        raise PipelineError(exc.message, file=CLI_SOURCE, key=key, hint=exc.hint) from None
+        raise combine(
+            [
+                PipelineError(one.message, file=CLI_SOURCE, key=_option(one.key), hint=one.hint)
+                for one in getattr(exc, "errors", [exc])
+            ]
+        ) from None
     return dataclasses.replace(current, **dataclasses.asdict(checked))
+
+
+def _option(key: str) -> str:
+    return "--" + key.replace("_", "-")
 
 
 def describe_step(step: Step) -> str:

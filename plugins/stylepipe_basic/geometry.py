@@ -146,6 +146,7 @@ class Crop(Filter):
     name = "crop"
     summary = "Crop to a box or to an aspect ratio (centred)"
     Params = CropParams
+    main_param = "aspect"
     params: CropParams
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:

@@ -65,11 +65,13 @@ class StyleParams(FilterParams):
 
 class StyleFilter(Filter):
     """Stylizes each image with a trained style model. Grayscale comes out RGB; alpha is
-    kept. Example: --filter style:model=mosaic,strength=0.8,work_size=1024"""
+    kept. Example: --filter style:model=mosaic,strength=0.8,work_size=1024, or in short
+    --filter style:mosaic,preserve_color"""
 
     name = "style"
     summary = "fast neural style transfer (Johnson et al. 2016) with a trained style model"
     Params = StyleParams
+    main_param = "model"
 
     def __init__(self, params: FilterParams | None = None) -> None:
         super().__init__(params)
@@ -83,6 +85,11 @@ class StyleFilter(Filter):
     def check(self, catalog: Catalog) -> None:
         """The model exists and is a style model (or a bundled default exists)."""
         pick_model(catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+
+    def name_fields(self, catalog: Catalog) -> dict[str, str]:
+        """``{model}``: the style model's name (the default one's when none is given)."""
+        entry = pick_model(catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+        return {"model": entry.name}
 
     def setup(self, ctx: FilterContext) -> None:
         """Load the model once for the batch on the runtime's device and precision."""

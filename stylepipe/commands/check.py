@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from ..app import App
+from ..devices import check_device
 from ..errors import ExitCode, PipelineError
 from ..pipeline import describe_pipeline, load_pipeline
 
@@ -15,7 +17,9 @@ examples:
   stylepipe check web.toml print.toml      several files; exit 2 if any is invalid
 
 Each valid file gets one line: OK, the file and its steps with the parameters that
-differ from their defaults. An invalid one gets its error located as FILE:step N:key.
+differ from their defaults. An invalid one gets every error it holds, each located as
+FILE:step N:key, FILE:[output]:key or FILE:[runtime]:key. The [runtime] device must
+exist on this machine, as `run` requires.
 exit status: 0 all valid, 2 otherwise.
 """
 
@@ -26,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="validate pipeline files (no image is read)",
         description="Validate pipeline files: TOML syntax, filter names, parameter types "
-        "and ranges, [output] and [runtime] tables.",
+        "and ranges, [output] and [runtime] tables (the device must exist here).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,11 +39,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, app: App) -> int:
-    """Check every file, reporting each; exit 2 if any is invalid."""
+    """Check every file, reporting each with all its errors; exit 2 if any is invalid."""
+    device_check = functools.partial(check_device, hook=app.plugins.hook.select_device)
     invalid = 0
     for path in args.pipelines:
         try:
-            pipeline = load_pipeline(path, app.catalog)
+            pipeline = load_pipeline(path, app.catalog, device_check=device_check)
         except PipelineError as exc:
             app.ui.error(exc)
             invalid += 1
