@@ -12,7 +12,7 @@ from model_helpers import catalog, context, frame, to_pixels, to_tensor, write_s
 from stylepipe_sr.filter import UpscaleFilter, upscale_alpha
 from stylepipe_sr.histogram import match_histograms
 
-from stylepipe import NotFoundError, UsageError
+from stylepipe import NotFoundError, ParamError, UsageError
 
 
 def ready(**params: object) -> UpscaleFilter:
@@ -125,8 +125,67 @@ def test_scale_picks_the_model_and_must_agree_with_a_named_one(
     with pytest.raises(NotFoundError, match="no bundled sr model for x8") as info:
         UpscaleFilter.from_raw({"scale": "8"}, from_text=True).check(catalog())
     assert "stylepipe_local/sharp-x8" in str(info.value)
-    with pytest.raises(UsageError, match="sr model for x4, not a sr model for x8"):
+    with pytest.raises(ParamError, match="scale=8 is more than .*sharp-x4 gives") as big:
         UpscaleFilter.from_raw({"scale": 8, "model": "sharp-x4"}).check(catalog())
+    assert big.value.key == "scale"
+    with pytest.raises(UsageError, match="not a style model"):
+        from stylepipe_style.filter import StyleFilter
+
+        StyleFilter.from_raw({"model": "sharp-x4"}).check(catalog())
+
+
+@pytest.mark.usefixtures("packs")
+def test_a_scale_below_the_models_picks_the_smallest_model_that_reaches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_sr_pack(tmp_path, name="bundled-x4", scale=4)
+    write_sr_pack(tmp_path, name="bundled-x8", scale=8)
+    monkeypatch.setattr(stylepipe_sr, "BUNDLED_MODELS", tmp_path)
+    picks = {s: ready(scale=s).choose(catalog()).name for s in (2, 3, 4, 5, 8)}
+    assert picks == {
+        2: "bundled-x4",
+        3: "bundled-x4",
+        4: "bundled-x4",
+        5: "bundled-x8",
+        8: "bundled-x8",
+    }
+    assert ready(scale=2).name_fields(catalog()) == {"model": "bundled-x4", "scale": "2"}
+    assert ready().name_fields(catalog()) == {"model": "bundled-x4", "scale": "4"}
+
+
+@pytest.mark.usefixtures("packs")
+@pytest.mark.parametrize(("scale", "model"), [(2, "sharp-x4"), (3, "sharp-x4"), (6, "sharp-x8")])
+def test_a_scale_below_the_models_resizes_its_result_down_with_lanczos(
+    scale: int, model: str
+) -> None:
+    """Real-ESRGAN's --outscale: run the model, then Lanczos down to exactly scale x."""
+    from PIL import Image
+
+    full, small = ready(model=model), ready(model=model, scale=scale)
+    source = frame(9, 7, alpha=True)
+    out = small.apply(source)
+    assert out.pixels.shape == (9 * scale, 7 * scale, 3)
+    assert out.alpha is not None and out.alpha.shape == (9 * scale, 7 * scale)
+    big = full.apply(source).pixels
+    expected = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(big[:, :, c])).resize(
+                    (7 * scale, 9 * scale), Image.Resampling.LANCZOS
+                )
+            )
+            for c in range(3)
+        ],
+        axis=2,
+    )
+    np.testing.assert_allclose(out.pixels, np.clip(expected, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(out.alpha, upscale_alpha(source.alpha, scale), atol=1e-6)
+
+
+def test_the_help_says_how_small_scales_are_made() -> None:
+    spec = {s.name: s for s in UpscaleFilter.param_specs()}["scale"]
+    assert "Lanczos" in spec.help and "Lanczos" in UpscaleFilter.summary
+    assert (spec.min, spec.max) == (2, 8)
 
 
 def test_no_model_installed_is_a_clear_error() -> None:
@@ -136,11 +195,10 @@ def test_no_model_installed_is_a_clear_error() -> None:
     assert "import-model" in (info.value.hint or "")
 
 
-def test_scale_must_be_4_or_8() -> None:
-    from stylepipe import ParamError
-
-    with pytest.raises(ParamError, match="scale"):
-        UpscaleFilter.from_raw({"scale": "2"}, from_text=True)
+@pytest.mark.parametrize("scale", ["1", "9"])
+def test_scale_must_be_2_to_8(scale: str) -> None:
+    with pytest.raises(ParamError, match="out of range"):
+        UpscaleFilter.from_raw({"scale": scale}, from_text=True)
 
 
 @pytest.mark.usefixtures("packs")

@@ -1,9 +1,11 @@
-"""The ``upscale`` filter: x4/x8 super-resolution (Johnson, Alahi & Fei-Fei 2016).
+"""The ``upscale`` filter: x2 to x8 super-resolution (Johnson, Alahi & Fei-Fei 2016).
 
 The output is exactly ``scale`` times the input in both directions, whatever the input
-size. Alpha is upscaled separately with bicubic interpolation (a network trained on
-photos has no business inventing transparency). Grayscale inputs run through the network
-as RGB and come back grayscale (BT.601 luma of the result), so a gray scan stays gray.
+size. The models are x4 and x8; a smaller ``scale`` runs the smallest model that reaches
+it and resizes the result down with Lanczos (Real-ESRGAN's ``--outscale``). Alpha is
+upscaled separately with bicubic interpolation (a network trained on photos has no
+business inventing transparency). Grayscale inputs run through the network as RGB and
+come back grayscale (BT.601 luma of the result), so a gray scan stays gray.
 
 torch is imported when an image is processed, not when the plugin registers the filter.
 """
@@ -15,10 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylepipe import Filter, FilterContext, FilterParams, Frame, param
+from stylepipe import Filter, FilterContext, FilterParams, Frame, ParamError, param
 from stylepipe.models import LoadedModel, open_model, pick_model
 
 from .histogram import match_histograms
+from .outscale import resize_lanczos
 
 if TYPE_CHECKING:
     from stylepipe import ModelSpec
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_sr": its models/ are the defaults
 DEFAULT_SCALE = 4
+MIN_SCALE, MAX_SCALE = 2, 8
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -35,7 +39,11 @@ class UpscaleParams(FilterParams):
     """Parameters of :class:`UpscaleFilter`."""
 
     scale: int | None = param(
-        None, help="4 or 8 (default: the model's scale, or 4 without a model)", choices=(4, 8)
+        None,
+        help="2 to 8 (default: the model's scale, or 4 without a model); below the model's "
+        "scale, the model runs and its result is resized down with Lanczos",
+        min=MIN_SCALE,
+        max=MAX_SCALE,
     )
     model: str | None = param(
         None,
@@ -50,13 +58,18 @@ class UpscaleParams(FilterParams):
 
 
 class UpscaleFilter(Filter):
-    """Upscales each image x4 or x8 with a super-resolution model; the output is exactly
-    scale times the input, alpha is upscaled bicubically, grayscale stays grayscale.
+    """Upscales each image x2 to x8 with a super-resolution model; the output is exactly
+    scale times the input (below the model's scale, its result resized down with
+    Lanczos), alpha is upscaled bicubically, grayscale stays grayscale.
     Example: --filter upscale:scale=4,match_histogram=true"""
 
     name = "upscale"
-    summary = "x4/x8 neural super-resolution (Johnson et al. 2016)"
+    summary = (
+        "x2-x8 neural super-resolution (Johnson et al. 2016); scales below the model's "
+        "are resized down with Lanczos"
+    )
     Params = UpscaleParams
+    main_param = "scale"
 
     def __init__(self, params: FilterParams | None = None) -> None:
         super().__init__(params)
@@ -68,14 +81,29 @@ class UpscaleFilter(Filter):
         return self.params
 
     def choose(self, catalog: Catalog) -> Entry[ModelSpec]:
-        """The model entry for these parameters (named, or the bundled one for the scale)."""
+        """The model entry for these parameters: the named one (whose scale must reach
+        ``scale``), else the bundled one of the smallest scale that reaches it."""
         p = self.upscale_params
-        scale = p.scale if p.scale is not None or p.model is not None else DEFAULT_SCALE
-        return pick_model(catalog, p.model, "sr", bundled=BUNDLED_SOURCE, scale=scale)
+        if p.model is None:
+            scale = model_scale_for(catalog, p.scale or DEFAULT_SCALE)
+            return pick_model(catalog, None, "sr", bundled=BUNDLED_SOURCE, scale=scale)
+        entry = pick_model(catalog, p.model, "sr", bundled=BUNDLED_SOURCE)
+        if p.scale is not None and p.scale > entry.item.scale:
+            raise ParamError(
+                "scale",
+                f"scale={p.scale} is more than {entry.qualified_name} gives (x{entry.item.scale})",
+                hint=f"use scale={entry.item.scale} or less, or a model of a larger scale",
+            )
+        return entry
 
     def check(self, catalog: Catalog) -> None:
-        """The model exists, is a super-resolution model and has the asked scale."""
+        """The model exists, is a super-resolution model and reaches the asked scale."""
         self.choose(catalog)
+
+    def name_fields(self, catalog: Catalog) -> dict[str, str]:
+        """``{model}``: the model's name; ``{scale}``: the output scale."""
+        entry = self.choose(catalog)
+        return {"model": entry.name, "scale": str(self.upscale_params.scale or entry.item.scale)}
 
     def setup(self, ctx: FilterContext) -> None:
         """Load the model once for the batch on the runtime's device and precision."""
@@ -90,8 +118,22 @@ class UpscaleFilter(Filter):
             out = match_histograms(out, frame.rgb())
         if frame.channels == 1:
             out = np.clip(out @ LUMA, 0.0, 1.0)[:, :, None]
-        alpha = None if frame.alpha is None else upscale_alpha(frame.alpha, self.model.scale)
+        scale = self.upscale_params.scale or self.model.scale
+        if scale < self.model.scale:
+            out = resize_lanczos(out, frame.height * scale, frame.width * scale)
+        alpha = None if frame.alpha is None else upscale_alpha(frame.alpha, scale)
         return frame.replace(pixels=np.ascontiguousarray(out, dtype=np.float32), alpha=alpha)
+
+
+def model_scale_for(catalog: Catalog, scale: int) -> int:
+    """The smallest scale of a bundled SR model that reaches ``scale`` (``scale`` itself
+    when none does, so that the error names what is missing)."""
+    reaching = [
+        e.item.scale
+        for e in catalog.models
+        if e.item.kind == "sr" and e.source == BUNDLED_SOURCE and e.item.scale >= scale
+    ]
+    return min(reaching, default=scale)
 
 
 def upscale_alpha(alpha: np.ndarray, scale: int) -> np.ndarray:
