@@ -2,7 +2,8 @@
 
 Runs the CLI in-process (exactly what `stylepipe run` does), writing under demo-output/:
 
-* ``basic/``: web-ready copies (resize, sharpen, WebP) with built-in filters;
+* ``basic/``: web-ready copies (shrunk to at most 800 px, never enlarged; sharpened;
+  WebP) with built-in filters;
 * ``style/<model>/``: every sample photo through every bundled style model;
 * ``upscale/``: one photo shrunk to 320 pixels, then x4 with the bundled x4 model, and
   x4 with bicubic interpolation beside it for comparison;
@@ -51,12 +52,16 @@ def bundled_models(kind: str) -> list[str]:
     ]
 
 
+WEB_SIDE = 800  # web copies: at most this many pixels on the longer side, never enlarged
+
+
 def basic() -> list[int]:
     return [
         step(
-            "web-ready copies (resize to 800 px, sharpen, WebP)",
+            f"web-ready copies (shrink to at most {WEB_SIDE} px, sharpen, WebP)",
             *("run", PHOTOS, "-o", OUT / "basic", "--overwrite", "-q"),
-            *("--filter", "resize:longest=800", "--filter", "sharpen", "--format", "webp"),
+            *("--filter", f"resize:longest={WEB_SIDE},only_shrink=true", "--filter", "sharpen"),
+            *("--format", "webp"),
         )
     ]
 
