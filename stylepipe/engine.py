@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Literal
 from .atomic import TEMP_MARKER, is_temp_name, remove_stale_temp, temp_prefix
 from .errors import ExitCode, UsageError
 from .image_io import DEFAULT_MAX_PIXELS, pixel_limit
-from .planning import collect_inputs, plan_outputs
+from .planning import InputScan, collect_inputs, names_a_file, plan_file_output, plan_outputs
+from .run_checks import refuse_all_existing, refuse_output_in_inputs
 
 if TYPE_CHECKING:
     from .app import App
@@ -93,6 +94,7 @@ class BatchJob:
     hidden: int = 0
     non_images: int = 0
     warnings: tuple[str, ...] = ()
+    in_subfolders: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class Failure:
 
 @dataclass
 class BatchSummary:
-    """Counts of a finished (or interrupted) batch. ``hidden`` and ``non_images`` count
+    """Counts of a finished (or interrupted) batch. ``hidden``, ``non_images`` and
+    ``in_subfolders`` (images below folders not walked without ``recursive``) count
     files left out while collecting inputs; ``remaining`` those never reached;
     ``results`` is every finished input with its result (for ``--report``); ``stopped``
     says why the batch stopped early (the output disk is full or read-only)."""
@@ -116,6 +119,7 @@ class BatchSummary:
     failed: int = 0
     hidden: int = 0
     non_images: int = 0
+    in_subfolders: int = 0
     failures: list[Failure] = field(default_factory=list)
     interrupted: bool = False
     stopped: str | None = None
@@ -155,33 +159,59 @@ def plan_batch(
     output: Path,
     options: BatchOptions | None = None,
 ) -> BatchJob:
-    """Collect the inputs and name the outputs; raises :class:`UsageError` for bad
-    inputs, an output root that is a file, or nothing to process."""
+    """Collect the inputs and name the outputs. ``output`` is a folder, or a file name
+    with an image suffix (``out.jpg``) for a single input. Raises :class:`UsageError`
+    for bad inputs, nothing to process, and the whole-run problems of
+    :mod:`stylepipe.run_checks`."""
     options = options or BatchOptions()
     output = Path(output)
-    if output.exists() and not output.is_dir():
+    as_file = names_a_file(output)
+    if output.exists() and not output.is_dir() and not as_file:
         raise UsageError(f"output {output} exists and is not a folder", hint="use -o FOLDER")
+    refuse_output_in_inputs(inputs, output)
     scan = collect_inputs(inputs, recursive=options.recursive, exclude=output)
     if not scan.files:
-        left_out = f"{scan.hidden} hidden, {scan.non_images} not images"
-        raise UsageError(f"no images found in the inputs ({left_out})", hint=_INPUT_HINT)
-    plans, clash_warnings = plan_outputs(
-        scan.files,
-        output,
-        template=pipeline.output.name,
-        format=pipeline.output.format,
-        filter_label=pipeline.filter_label,
+        raise _nothing_found(scan)
+    if as_file:
+        plans = [plan_file_output(scan.files, output, pipeline.output.format)]
+        clash_warnings: list[str] = []
+    else:
+        plans, clash_warnings = plan_outputs(
+            scan.files,
+            output,
+            template=pipeline.output.name,
+            format=pipeline.output.format,
+            filter_label=pipeline.filter_label,
+            fields=pipeline.name_fields,
+        )
+    root = output.parent if as_file else output
+    refuse_all_existing(
+        [p.output for p in plans],
+        root,
+        skip_existing=options.skip_existing,
+        overwrite=options.overwrite,
     )
     items = tuple(WorkItem(p.found.source, p.found.relative, p.output, p.format) for p in plans)
     return BatchJob(
         pipeline,
         items,
-        output,
+        root,
         options,
         hidden=scan.hidden,
         non_images=scan.non_images,
         warnings=tuple(scan.warnings + clash_warnings),
+        in_subfolders=scan.in_subfolders,
     )
+
+
+def _nothing_found(scan: InputScan) -> UsageError:
+    left_out = f"{scan.hidden} hidden, {scan.non_images} not images"
+    if scan.in_subfolders:
+        return UsageError(
+            f"no images found in the inputs ({left_out}, {scan.in_subfolders} in subfolders)",
+            hint="add --recursive to read the subfolders too",
+        )
+    return UsageError(f"no images found in the inputs ({left_out})", hint=_INPUT_HINT)
 
 
 _INPUT_HINT = (
@@ -275,6 +305,7 @@ def execute(app: App, job: BatchJob) -> BatchSummary:
         ) from None
     stale = remove_stale_temps(job)
     if stale:
-        app.ui.warn(f"removed {stale} temporary file(s) left by an interrupted run")
+        files = "file" if stale == 1 else "files"
+        app.ui.warn(f"removed {stale} temporary {files} left by an interrupted run")
     with pixel_limit(job.options.max_pixels):
         return Executor(app, job, started).run()

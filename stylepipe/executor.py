@@ -31,7 +31,10 @@ class Executor:
         self.app, self.job, self.started = app, job, started
         self.options = job.options
         self.summary = BatchSummary(
-            total=len(job.items), hidden=job.hidden, non_images=job.non_images
+            total=len(job.items),
+            hidden=job.hidden,
+            non_images=job.non_images,
+            in_subfolders=job.in_subfolders,
         )
         self.decided = preflight(job)
         self.todo = [i for i in range(len(job.items)) if i not in self.decided]
@@ -194,11 +197,12 @@ class Executor:
             self.stop = True
 
     def _fire(self, hook: str, **kwargs: Any) -> None:
-        """Call an event hook; a plugin's exception is reported, never fatal."""
+        """Call an event hook; a plugin's exception is reported (as an error, shown even
+        with -q), never fatal."""
         try:
             getattr(self.app.plugins.hook, hook)(**kwargs)
         except Exception as exc:
-            self.app.ui.warn(f"a plugin's {hook} hook failed: {type(exc).__name__}: {exc}")
+            self.app.ui.error(f"a plugin's {hook} hook failed: {type(exc).__name__}: {exc}")
 
 
 def _reason(exc: BaseException, item: WorkItem) -> str:

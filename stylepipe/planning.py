@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +42,13 @@ class Found:
 
 @dataclass
 class InputScan:
-    """What collecting the inputs found: image files in order, plus what was left out."""
+    """What collecting the inputs found: image files in order, plus what was left out
+    (``in_subfolders``: images below a folder walked without ``recursive``)."""
 
     files: list[Found] = field(default_factory=list)
     hidden: int = 0
     non_images: int = 0
+    in_subfolders: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
@@ -135,8 +137,12 @@ def _walk(root: Path, recursive: bool, scan: InputScan, excluded: str | None) ->
             if entry.name.startswith("."):
                 scan.hidden += 1
             elif entry.is_dir():
-                if recursive and os.path.realpath(path) != excluded:
+                if os.path.realpath(path) == excluded:
+                    continue
+                if recursive:
                     subfolders.append(path)
+                else:
+                    scan.in_subfolders += count_images(path, excluded)
             elif not entry.is_file():
                 if entry.is_symlink() and is_image_name(path) and not path.exists():
                     scan.warnings.append(f"{path}: broken symbolic link; skipped")
@@ -149,6 +155,20 @@ def _walk(root: Path, recursive: bool, scan: InputScan, excluded: str | None) ->
     return sorted(found, key=lambda f: f.relative.parts)
 
 
+def count_images(folder: Path, excluded: str | None = None) -> int:
+    """Images (not hidden, with an image suffix) anywhere below ``folder``, for the
+    summary of a run that did not walk it; symlinked folders are not followed."""
+    count = 0
+    for parent, folders, names in os.walk(folder, onerror=lambda error: None):
+        folders[:] = [
+            f
+            for f in folders
+            if not f.startswith(".") and os.path.realpath(os.path.join(parent, f)) != excluded
+        ]
+        count += sum(1 for n in names if not n.startswith(".") and is_image_name(Path(n)))
+    return count
+
+
 @dataclass(frozen=True)
 class PlannedOutput:
     """Where one input goes and in which format."""
@@ -158,6 +178,35 @@ class PlannedOutput:
     format: str
 
 
+def names_a_file(output: Path) -> bool:
+    """Whether ``-o`` names an output file rather than a folder: it has an image suffix
+    (``out.jpg``) and is not an existing folder."""
+    return is_image_name(output) and not output.is_dir()
+
+
+def plan_file_output(files: Sequence[Found], output: Path, format: str | None) -> PlannedOutput:
+    """The one input written to the file ``output``, in the format its suffix names.
+    Raises :class:`UsageError` for several inputs, a suffix stylepipe cannot write, or
+    a ``format`` that contradicts the suffix."""
+    if len(files) != 1:
+        raise UsageError(
+            f"-o {output} names one file, but the inputs hold {len(files)} images",
+            hint=f"give a folder to write several, e.g. -o {output.with_suffix('')}",
+        )
+    implied = format_for_suffix(output.suffix)
+    if implied is None:
+        raise UsageError(
+            f"cannot write {output.suffix} files: -o {output}",
+            hint="use a .png, .jpg, .webp or .tif name, or a folder",
+        )
+    if format and normalize_format(format) != implied:
+        raise UsageError(
+            f"-o {output} names a {implied} file, but the output format asked is {format}",
+            hint="leave out --format (or [output] format), or change the suffix of -o",
+        )
+    return PlannedOutput(files[0], output, implied)
+
+
 def plan_outputs(
     files: Sequence[Found],
     output_root: Path,
@@ -165,8 +214,10 @@ def plan_outputs(
     template: str,
     format: str | None,
     filter_label: str,
+    fields: Mapping[str, str] | None = None,
 ) -> tuple[list[PlannedOutput], list[str]]:
-    """Output path and format per input (see the module docs), plus collision warnings."""
+    """Output path and format per input (see the module docs), plus collision warnings.
+    ``fields``: the template's step fields (``{model}``, ``{scale}``)."""
     fmt_fixed = normalize_format(format) if format else None
     formats, exts = [], []
     for f in files:
@@ -176,7 +227,7 @@ def plan_outputs(
         exts.append(f.source.suffix if implied == fmt else CANONICAL_EXTENSIONS[fmt])
 
     def render(i: int, stem: str) -> Path:
-        name = template.format(stem=stem, ext=exts[i], filter=filter_label)
+        name = template.format(stem=stem, ext=exts[i], filter=filter_label, **(fields or {}))
         return output_root / files[i].relative.parent / name
 
     outputs = [render(i, f.source.stem) for i, f in enumerate(files)]

@@ -5,9 +5,10 @@ order, with its ``status`` (``done``, ``skipped``, ``failed``, or ``not processe
 the batch was interrupted or stopped before reaching it), the one-line ``reason`` of a
 failure or skip, and the ``output`` path (``null`` when nothing was written for it).
 Every planned input appears exactly once, so ``done + skipped + failed + not_processed
-== total``. Files left out while collecting inputs (hidden, not images) are counted in
-``ignored``; warnings (name clashes, symlink loops) are listed in ``warnings``;
-``stopped`` says why a batch stopped early (output disk full or read-only), else null.
+== total``. Files left out while collecting inputs (hidden, not images, images in
+subfolders of a run without ``--recursive``) are counted in ``ignored``; warnings (name
+clashes, symlink loops) are listed in ``warnings``; ``stopped`` says why a batch stopped
+early (output disk full or read-only), else null.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def batch_report(job: BatchJob, summary: BatchSummary) -> dict[str, Any]:
         "stopped": summary.stopped,
         "exit_code": int(summary.exit_code),
         "elapsed_seconds": round(summary.elapsed, 3),
-        "ignored": {"hidden": summary.hidden, "non_images": summary.non_images},
+        "ignored": {
+            "hidden": summary.hidden,
+            "non_images": summary.non_images,
+            "in_subfolders": summary.in_subfolders,
+        },
         "warnings": list(job.warnings),
         "files": files,
     }

@@ -223,17 +223,18 @@ def test_skip_existing_rerun_touches_nothing(app: App, tmp_path: Path) -> None:
 
 def test_existing_output_fails_without_overwrite(app: App, tmp_path: Path) -> None:
     make_image(tmp_path / "in" / "a.png")
+    make_image(tmp_path / "in" / "b.png")
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"keep me")
     summary = run_batch(app, pipeline(Invert()), [tmp_path / "in"], out)
-    assert summary.failed == 1 and summary.exit_code == ExitCode.FAILURES
+    assert (summary.failed, summary.done) == (1, 1) and summary.exit_code == ExitCode.FAILURES
     assert "--overwrite" in summary.failures[0].reason
     assert (out / "a.png").read_bytes() == b"keep me"
     summary = run_batch(
         app, pipeline(Invert()), [tmp_path / "in"], out, BatchOptions(overwrite=True)
     )
-    assert summary.done == 1 and Image.open(out / "a.png").size == (4, 3)
+    assert summary.done == 2 and Image.open(out / "a.png").size == (4, 3)
 
 
 def test_never_overwrites_an_input(app: App, tmp_path: Path) -> None:

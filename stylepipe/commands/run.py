@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 EPILOG = f"""\
 examples:
   stylepipe run photos -o out --filter resize:scale=0.5
+  stylepipe run photo.jpg -o small.jpg --filter resize:0.5        one file to one file
+  stylepipe run photos -o out --filter style:mosaic --name '{{stem}}_{{model}}{{ext}}'
   stylepipe run photos -o out --recursive -p web.toml
   stylepipe run 'shots/**/*.png' -o out --filter grayscale --filter sharpen --format webp
   stylepipe run photos -o out -p style.toml --skip-existing     finish an interrupted batch
@@ -27,13 +30,21 @@ examples:
 skipped, failed or "not processed"), the one-line reason and the output path
 (--report - prints it on stdout).
 
-Outputs mirror the input tree under -o; the name template fields are {{stem}}, {{ext}}
-and {{filter}} (default {{stem}}{{ext}}). An existing output is a per-file failure unless
---skip-existing or --overwrite; an input file is never overwritten. Hidden files and
-files without an image suffix are left out and counted. EXIF (orientation applied and
-reset), ICC profile and DPI are kept unless --strip-metadata; 16-bit PNG/TIFF stay
+Outputs mirror the input tree under -o; the name template fields are {{stem}}, {{ext}},
+{{filter}}, {{model}} (the style or upscale model) and {{scale}} (the upscale factor),
+default {{stem}}{{ext}}: --name '{{stem}}_{{model}}{{ext}}' lets several styles share a
+folder. With a single input, -o may name the output file (out.jpg). An existing output is
+a per-file failure unless --skip-existing or --overwrite (when every output exists, the
+run is refused before it starts); an input file is never overwritten, and -o may not be
+an input folder. Hidden files and files without an image suffix are left out and
+counted, and so are images in subfolders without --recursive. EXIF (orientation applied
+and reset), ICC profile and DPI are kept unless --strip-metadata; 16-bit PNG/TIFF stay
 16-bit; JPEG output puts transparent areas on white. Animated images: first frame.
 --max-pixels defaults to {DEFAULT_MAX_PIXELS:,} pixels (Pillow's guard).
+
+--filter NAME:key=value,... sets parameters; a bare value sets the filter's main
+parameter (style:mosaic is style:model=mosaic, resize:0.5 is resize:scale=0.5) and a
+bare true/false parameter name turns it on (style:mosaic,preserve_color).
 
 exit status: 0 all done or skipped, 1 some files failed, 2 usage error, 130 interrupted.
 """
@@ -45,12 +56,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "run",
         help="apply a pipeline to images",
         description="Apply a pipeline (-p FILE, or --filter steps) to image files, folders "
-        "and quoted glob patterns, writing to the -o folder.",
+        "and quoted glob patterns, writing to the -o folder (or -o file, for one input).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="DIR")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUT",
+        help="output folder; or an image file name (out.jpg) when there is one input",
+    )
     steps = parser.add_argument_group("pipeline (exactly one of)")
     steps.add_argument("-p", "--pipeline", type=Path, metavar="FILE", help="pipeline TOML")
     steps.add_argument(
@@ -58,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         action="append",
         dest="filters",
         metavar="SPEC",
-        help="NAME[:key=value,...]; repeat to chain steps in order",
+        help="NAME[:key=value,...] (a bare value sets the main parameter: style:mosaic); "
+        "repeat to chain steps in order",
     )
     _add_batch_options(parser)
     _add_output_options(parser)
@@ -74,7 +93,9 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
     )
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     group.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
-    group.add_argument("-q", "--quiet", action="store_true", help="no progress; errors only")
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="errors only: no progress, summary or warnings"
+    )
     group.add_argument(
         "--report",
         metavar="FILE",
@@ -96,7 +117,11 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--quality", metavar="1-100", help="JPEG/WebP quality")
     group.add_argument("--compression", metavar="0-9", help="PNG compression level")
-    group.add_argument("--name", metavar="TEMPLATE", help="e.g. '{stem}_{filter}{ext}'")
+    group.add_argument(
+        "--name",
+        metavar="TEMPLATE",
+        help="fields {stem} {ext} {filter} {model} {scale}, e.g. '{stem}_{model}{ext}'",
+    )
     group.add_argument("--strip-metadata", action="store_true", help="drop EXIF, ICC and DPI")
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--precision", help="auto, fp32, bf16 or fp16")
@@ -140,6 +165,7 @@ def run(args: argparse.Namespace, app: App) -> int:
 
 
 def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
+    from ..devices import check_device
     from ..pipeline import load_pipeline, pipeline_from_filter_specs, with_overrides
 
     if (args.pipeline is None) == (not args.filters):
@@ -147,8 +173,10 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
             "give exactly one of -p/--pipeline FILE or --filter SPEC",
             hint="e.g. --filter resize:scale=0.5, or -p pipeline.toml",
         )
-    if args.pipeline is not None:
-        pipeline = load_pipeline(args.pipeline, app.catalog)
+    device_check = functools.partial(check_device, hook=app.plugins.hook.select_device)
+    if args.pipeline is not None:  # a --device given replaces the file's, checked below
+        file_check = device_check if args.device is None else None
+        pipeline = load_pipeline(args.pipeline, app.catalog, device_check=file_check)
     else:
         pipeline = pipeline_from_filter_specs(args.filters, app.catalog)
     tile_auto = args.tile is not None and args.tile.strip().lower() == "auto"
@@ -166,6 +194,7 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
             "tile": None if tile_auto else args.tile,
         },
         from_text=True,
+        device_check=device_check,
     )
     if tile_auto:  # "auto" is None, which with_overrides reads as "not given"
         runtime = dataclasses.replace(pipeline.runtime, tile=None)
