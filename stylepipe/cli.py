@@ -1,17 +1,25 @@
 """The ``stylepipe`` command line: ``main(argv) -> int`` builds the parser from the
-``register_commands`` hook and runs the chosen command's handler."""
+``register_commands`` hook and runs the chosen command's handler.
+
+This module imports only the standard library at import time, and :func:`entry` turns
+a Ctrl-C at any moment after that (while plugins load, say) into exit status 130 and
+one line, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from . import __version__
-from .app import App
-from .errors import ExitCode, StylepipeError
-from .plugins import load_plugins
-from .ui import UI
+if TYPE_CHECKING:
+    from .app import App
+    from .ui import UI
+
+INTERRUPTED = 130  # ExitCode.INTERRUPTED, without importing it before it is needed
+USAGE = 2  # ExitCode.USAGE
 
 EPILOG = """\
 examples:
@@ -24,6 +32,8 @@ examples:
 
 
 def build_parser(app: App) -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="stylepipe",
         description="Batch neural image filters: fast style transfer, x4/x8 upscaling "
@@ -37,9 +47,53 @@ def build_parser(app: App) -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse like ``parser.parse_args``, but unknown options are reported by the chosen
+    command's parser (its usage, not the top-level one) with a "did you mean" for each.
+    Exits through :class:`SystemExit` as argparse does."""
+    args, extras = parser.parse_known_args(list(argv) if argv is not None else None)
+    if extras:
+        command = _subparser(parser, getattr(args, "command", None))
+        (command or parser).error(unrecognized(command or parser, extras))
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name is not None:
+            found = action.choices.get(name)
+            return found if isinstance(found, argparse.ArgumentParser) else None
+    return None
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
+    """``unrecognized arguments: --recurse (did you mean --recursive?)``."""
+    known = [s for action in parser._actions for s in action.option_strings]
+    words = []
+    for extra in extras:
+        option = extra.partition("=")[0]
+        close = difflib.get_close_matches(option, known, n=1) if option.startswith("-") else []
+        words.append(f"{extra} (did you mean {close[0]}?)" if close else extra)
+    return "unrecognized arguments: " + " ".join(words)
+
+
 def main(argv: Sequence[str] | None = None, *, ui: UI | None = None) -> int:
     """Run the command line in-process and return the exit code."""
+    from .ui import UI
+
     ui = ui or UI()
+    try:
+        return _main(argv, ui)
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None, ui: UI) -> int:
+    from .app import App
+    from .errors import StylepipeError
+    from .plugins import load_plugins
+
     try:
         plugins = load_plugins()
     except StylepipeError as exc:
@@ -50,23 +104,25 @@ def main(argv: Sequence[str] | None = None, *, ui: UI | None = None) -> int:
     app = App(plugins, ui)
     parser = build_parser(app)
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = parse_args(parser, argv)
     except SystemExit as exc:  # argparse: --help, --version or a usage error
-        return int(exc.code) if isinstance(exc.code, int) else int(ExitCode.USAGE)
+        return int(exc.code) if isinstance(exc.code, int) else USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
-        return int(ExitCode.USAGE)
+        return USAGE
     try:
         return int(handler(args, app))
     except StylepipeError as exc:
         ui.error(exc)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        ui.error("interrupted")
-        return int(ExitCode.INTERRUPTED)
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: a Ctrl-C before the UI exists is one line too."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        sys.stderr.write("stylepipe: interrupted\n")
+        code = INTERRUPTED
+    sys.exit(code)

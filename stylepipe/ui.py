@@ -6,6 +6,7 @@ No other module prints. Commands get a :class:`UI` from the app and call it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -32,16 +33,27 @@ if TYPE_CHECKING:
     from .engine import BatchSummary
 
 
+NO_WRAP_WIDTH = 10_000
+"""Columns of a console that is not a terminal (a pipe, a log file): nothing is wrapped
+at 80 columns there. ``COLUMNS`` in the environment still wins."""
+
+
 class UI:
-    """Messages and tables on stderr, machine-readable data on stdout."""
+    """Messages and tables on stderr, machine-readable data on stdout. ``quiet`` (``-q``)
+    leaves errors only: no progress, information, success lines or warnings."""
 
     def __init__(
         self, *, quiet: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
     ) -> None:
         self.quiet = quiet
         self._stdout = stdout
-        self.out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, stderr=stderr is None)
+        # emoji=False: a location such as "--filter 2:x:" must not turn into an emoji
+        self.out = _console(
+            Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True, emoji=False)
+        )
+        self.err = _console(
+            Console(file=stderr or sys.stderr, highlight=False, stderr=stderr is None, emoji=False)
+        )
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -52,15 +64,19 @@ class UI:
             self.err.print(f"[green]{_escape(message)}[/green]")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+        if not self.quiet:
+            self.err.print(f"[yellow]warning:[/yellow] {_escape(message)}")
 
     def error(self, error: BaseException | str) -> None:
-        if isinstance(error, StylepipeError):
-            self.err.print(f"[red]error:[/red] {_escape(error.headline)}")
-            if error.hint:
-                self.err.print(f"  [dim]hint:[/dim] {_escape(error.hint)}")
-        else:
-            self.err.print(f"[red]error:[/red] {_escape(str(error))}")
+        """One ``error:`` line (and its hint) per error; an error that holds several
+        (``errors``, as :class:`~stylepipe.errors.PipelineErrors`) shows each."""
+        for one in getattr(error, "errors", None) or [error]:
+            if isinstance(one, StylepipeError):
+                self.err.print(f"[red]error:[/red] {_escape(one.headline)}")
+                if one.hint:
+                    self.err.print(f"  [dim]hint:[/dim] {_escape(one.hint)}")
+            else:
+                self.err.print(f"[red]error:[/red] {_escape(str(one))}")
 
     def data(self, text: str) -> None:
         """Plain data on stdout (no markup, no wrapping)."""
@@ -127,42 +143,53 @@ class UI:
             for failure in summary.failures:
                 table.add_row(str(failure.source), failure.reason)
             self.err.print(table)
+        remaining = plural(summary.remaining, "file")
         if summary.interrupted:
             self.err.print(
-                f"[yellow]interrupted:[/yellow] {summary.remaining} file(s) not processed; "
+                f"[yellow]interrupted:[/yellow] {remaining} not processed; "
                 "run the same command with --skip-existing to finish"
             )
         elif summary.stopped:
             self.err.print(
-                f"[red]stopped:[/red] {_escape(summary.stopped)}; "
-                f"{summary.remaining} file(s) not processed"
+                f"[red]stopped:[/red] {_escape(summary.stopped)}; {remaining} not processed"
             )
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``nouns`` for an irregular plural."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def _summary_line(summary: BatchSummary) -> str:
+    """``3 done, 1 failed of 4 files (2.0 s, 1.50 images/s); ignored: 2 hidden``."""
     parts = [f"{summary.done} done"]
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (output exists)")
     parts.append(f"{summary.failed} failed")
+    speed = f"{summary.elapsed:.1f} s"
+    if summary.done:
+        speed += f", {summary.images_per_second:.2f} images/s"
+    line = f"{', '.join(parts)} of {plural(summary.total, 'file')} ({speed})"
     left_out = []
     if summary.hidden:
         left_out.append(f"{summary.hidden} hidden")
     if summary.non_images:
         left_out.append(f"{summary.non_images} not images")
-    if left_out:
-        parts.append("ignored: " + ", ".join(left_out))
-    speed = f"{summary.elapsed:.1f} s"
-    if summary.done:
-        speed += f", {summary.images_per_second:.2f} images/s"
-    return f"{', '.join(parts)} of {summary.total} files ({speed})"
+    if summary.in_subfolders:
+        left_out.append(f"{summary.in_subfolders} in subfolders (add --recursive)")
+    return line + ("; ignored: " + ", ".join(left_out) if left_out else "")
 
 
 class _RateColumn(ProgressColumn):
-    """Images per second (rich's speed column counts bytes)."""
+    """Images written per second since the start (rich's speed column counts bytes,
+    and would count failed and skipped files as if processed); ``--`` before the first."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- img/s" if speed is None else f"{speed:.2f} img/s", style="cyan")
+        done = task.fields.get("done", 0)
+        elapsed = task.elapsed
+        if not done or not elapsed:
+            return Text("-- img/s", style="cyan")
+        return Text(f"{done / elapsed:.2f} img/s", style="cyan")
 
 
 class ProgressDisplay:
@@ -218,7 +245,10 @@ class BatchProgress(ProgressDisplay):
             TimeRemainingColumn(),
             TextColumn("{task.fields[current]}", markup=False),
         )
-        super().__init__(console, columns, "processing", enabled=enabled, total=total, current="")
+        super().__init__(
+            console, columns, "processing", enabled=enabled, total=total, current="", done=0
+        )
+        self._done = 0
 
     def _finish(self, progress: Progress) -> None:
         progress.update(self._task, current="")
@@ -231,7 +261,16 @@ class BatchProgress(ProgressDisplay):
     def advance(self, status: str) -> None:
         """One more file finished (done, skipped or failed)."""
         if self._progress is not None:
-            self._progress.advance(self._task)
+            self._done += status == "done"
+            self._progress.update(self._task, advance=1, done=self._done)
+
+
+def _console(console: Console) -> Console:
+    """``console``, made as wide as :data:`NO_WRAP_WIDTH` when it is not a terminal and
+    ``COLUMNS`` does not say otherwise."""
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = NO_WRAP_WIDTH
+    return console
 
 
 def _escape(text: str) -> str:
