@@ -1,14 +1,21 @@
 """Helpers of the model descriptor (:class:`stylepipe.models.LoadedModel`): how an image
-is padded for a network, and the check of reduced-precision output."""
+is padded for a network, and the check of its output (NaN/Inf, black, one flat colour)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .tileio import Sink
+
+
+BLACK = 2 / 255  # an output whose brightest pixel is this dark is black
+BRIGHT = 0.1  # ... which is a failure when the input's brightest pixel is above this
+BLACK_OUTPUT = "is black"
+MIN_PIXELS = 16 * 16  # ... and the input at least this large
 
 
 class CheckedSink:
@@ -30,14 +37,31 @@ class CheckedSink:
             self.high = max(self.high, float(band.amax()))
         self.sink(top, band)
 
-    def problem(self, *, flat_input: bool) -> str | None:
-        """Why the output cannot be right, or ``None``."""
+    def problem(self, *, flat_input: bool, bright_input: bool = False) -> str | None:
+        """Why the output cannot be right, or ``None``: NaN/Inf; black (every pixel at
+        most :data:`BLACK`) from an input that is not dark (``bright_input``); one flat
+        colour from an input that is not flat."""
         if not self.finite:
             return "has NaN or Inf values"
         low, high = (min(max(v, 0.0), self.white) for v in (self.low, self.high))
+        if bright_input and high <= BLACK * self.white:
+            return BLACK_OUTPUT
         if high - low <= 1e-6 * self.white and not flat_input:
             return "is blank (one flat colour)"
         return None
+
+
+def input_levels(pixels: np.ndarray) -> tuple[bool, bool]:
+    """(flat, bright) of an input image (float in [0, 1], or unsigned integers): all its
+    pixels are equal; it is bright enough, not flat and large enough (at least
+    :data:`MIN_PIXELS`; tiny images make instance norms degenerate) that a black
+    output from it is a failure."""
+    import numpy as np
+
+    low, high = float(pixels.min()), float(pixels.max())
+    white = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind in "ui" else 1.0
+    large = pixels.shape[0] * pixels.shape[1] >= MIN_PIXELS
+    return low == high, large and low != high and high > BRIGHT * white
 
 
 def plan_padding(

@@ -7,13 +7,14 @@ weights for one. Weights are data: they load only through :func:`load_state_dict
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ModelError
-from .inference import CheckedSink, plan_padding
+from .inference import BLACK_OUTPUT, CheckedSink, input_levels, plan_padding
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,9 +99,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """
     import torch
 
+    from .filetypes import describe_non_checkpoint
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
+    what = describe_non_checkpoint(path)
+    if what is not None:
+        raise ModelError(f"{path}: this is {what}, not a checkpoint", hint=_hint_for(what, path))
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -109,10 +115,43 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # any decoder error means: not loadable as plain data
         raise ModelError(
-            f"cannot load weights from {path}: {type(exc).__name__}: {exc}",
-            hint="weights must be a safetensors file or a plain torch state dict",
-        ) from exc
+            f"cannot load weights from {path}: {_load_failure(exc)}", hint=_WEIGHTS_HINT
+        ) from None
     return _unwrap_state_dict(loaded, path)
+
+
+_WEIGHTS_HINT = "weights must be a safetensors file or a plain torch state dict (.pth, .pt)"
+
+
+def _hint_for(what: str, path: Path) -> str:
+    """What to do with a file that is not a checkpoint."""
+    if what.endswith("image"):
+        return (
+            "a style is trained from a picture: stylepipe train style PICTURE --data PHOTOS "
+            "--name NAME; " + _WEIGHTS_HINT
+        )
+    if what == "a .stylepack archive":
+        return f"install it with: stylepipe install {path}"
+    return _WEIGHTS_HINT
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why a file did not load, in one line. PyTorch's message for pickles recommends
+    ``weights_only=False``, which would run the file's code; stylepipe never does
+    that, so only the reason is kept."""
+    text = str(exc)
+    detail = text.partition("WeightsUnpickler error:")[2].strip()
+    if detail.startswith("Unsupported global"):
+        found = re.search(r"GLOBAL (\S+)", detail)
+        what = f" ({found[1]})" if found else ""
+        return (
+            f"it holds Python objects besides tensors{what}; stylepipe does not load "
+            "those, since loading them can run code"
+        )
+    if detail or "weights_only" in text:  # not pickle data at all
+        return "it is not a PyTorch checkpoint (unreadable pickle data)"
+    first = text.strip().split("\n")[0].split(". ")[0] if text.strip() else type(exc).__name__
+    return f"it is not a checkpoint stylepipe can read ({first})"
 
 
 def _unwrap_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -200,16 +239,18 @@ class LoadedModel:
         s = self.scale
         out = np.empty((h * s, w * s, 3), np.float32)
         sink = ArraySink(out, offset=(top * s, left * s), gain=1.0 / self.input_range)
-        flat = bool(np.ptp(pixels) == 0)
-        self._infer(source, sink, flat, f"{w}x{h}")
+        flat, bright = input_levels(pixels)
+        self._infer(source, sink, (flat, bright), f"{w}x{h}")
         return out
 
-    def _infer(self, source: TileSource, sink: Sink, flat: bool, size: str) -> None:
+    def _infer(self, source: TileSource, sink: Sink, levels: tuple[bool, bool], size: str) -> None:
+        """Run, and check the output: a reduced-precision result that is NaN, black or
+        blank is recomputed in fp32; NaN or black in fp32 is an error."""
         from .devices import autocast_dtype
 
         dtype = autocast_dtype(self.precision)
         check = self._run(source, sink, dtype, size)
-        problem = check.problem(flat_input=flat)
+        problem = check.problem(flat_input=levels[0], bright_input=levels[1])
         if problem and dtype is not None:
             self.warn(
                 f"model {self.name}: the {self.precision} output {problem}; recomputing in "
@@ -217,11 +258,26 @@ class LoadedModel:
             )
             self.precision = "fp32"
             check = self._run(source, sink, None, size)
+            problem = check.problem(flat_input=levels[0], bright_input=levels[1])
         if not check.finite:
             raise ModelError(
                 f"model {self.name}: the output has NaN or Inf values even in fp32",
                 hint="the weights are broken; retrain or re-import the model",
             )
+        if problem == BLACK_OUTPUT:  # a flat colour may be right in fp32; black is not
+            raise ModelError(
+                f"model {self.name}: its output for a {size} image {problem}",
+                hint=self._range_hint(),
+            )
+
+    def _range_hint(self) -> str:
+        """Black or blank output: most often weights read in the wrong value range."""
+        other = 1.0 if self.input_range == 255.0 else 255.0
+        return (
+            f"the weights may expect another value range than the input range "
+            f"{self.input_range:g} in the model's manifest: re-import them with "
+            f"`stylepipe import-model FILE --name NAME --input-range {other:g}`, or retrain"
+        )
 
     def _run(
         self, source: TileSource, sink: Sink, dtype: torch.dtype | None, size: str
@@ -338,11 +394,13 @@ def pick_model(
     ``bundled`` (and of the given ``scale``). Raises :class:`UsageError` subclasses that
     list the installed models and say how to get one."""
     from .errors import NotFoundError, UsageError
+    from .wording import a_model, model_noun
 
     of_kind = [e for e in catalog.models if e.item.kind == kind]
     if scale is not None:
         of_kind = [e for e in of_kind if e.item.scale == scale]
-    what = f"{kind} model" + (f" for x{scale}" if scale is not None else "")
+    for_scale = f" for x{scale}" if scale is not None else ""
+    what = model_noun(kind) + for_scale
     installed = ", ".join(e.qualified_name for e in of_kind) or "none"
     if name is None:
         bundled_ones = [e for e in of_kind if e.source == bundled]
@@ -354,12 +412,12 @@ def pick_model(
         )
     entry = catalog.models.resolve(name)
     if entry.item.kind != kind or (scale is not None and entry.item.scale != scale):
-        found = f"{entry.item.kind} model" + (
+        found = a_model(entry.item.kind) + (
             f" for x{entry.item.scale}" if entry.item.kind == "sr" else ""
         )
         raise UsageError(
-            f"{entry.qualified_name} is a {found}, not a {what}",
-            hint=f"installed {what}s: {installed}",
+            f"{entry.qualified_name} is {found}, not {a_model(kind)}{for_scale}",
+            hint=f"installed {model_noun(kind, count=2)}{for_scale}: {installed}",
         )
     return entry
 

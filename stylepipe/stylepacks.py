@@ -192,7 +192,7 @@ def write_pack(
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-        save_file(tensors, str(staging / WEIGHTS))
+        save_file(tensors, str(staging / WEIGHTS), metadata=weights_metadata(manifest))
         for fname, content in (extra_files or {}).items():
             target = staging / fname
             if isinstance(content, Path):
@@ -208,6 +208,16 @@ def write_pack(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return read_pack(dest)
+
+
+def weights_metadata(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """What the safetensors header of a pack's weights says about them, so that the file
+    alone is recognisable as stylepipe's (``import-model`` reads the input range)."""
+    metadata = {"format": FORMAT}
+    value = manifest.get("input_range")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        metadata["input_range"] = f"{float(value):g}"
+    return metadata
 
 
 def replace_dir(staging: Path, dest: Path) -> None:

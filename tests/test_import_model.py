@@ -13,6 +13,7 @@ import torch
 from model_helpers import context, frame, tiny_sr_net, tiny_style_net, to_pixels, to_tensor
 from stylepipe_style import detect
 from stylepipe_style.filter import StyleFilter
+from stylepipe_style.network import TransformerNet
 
 from stylepipe.cli import main
 from stylepipe.inference import pad_to_fit
@@ -21,11 +22,22 @@ from stylepipe.stylepacks import read_pack, sha256_file
 from stylepipe.ui import UI
 
 
+def examples_net(seed: int = 4, width: int = 4, n_residual: int = 2) -> TransformerNet:
+    """A random network standing in for a pytorch/examples one: like those, its output
+    is in 0-255 (its last layer scaled by 255), so that it gives a picture at input
+    range 255 and a black image at 1 (a random net left as is would give black at 255)."""
+    net = tiny_style_net(seed, width, n_residual)
+    with torch.no_grad():
+        net.deconv3.conv2d.weight.mul_(255.0)
+        net.deconv3.conv2d.bias.mul_(255.0)
+    return net
+
+
 def examples_checkpoint(path: Path, *, width: int = 4, n_residual: int = 2, seed: int = 4) -> Path:
     """A checkpoint laid out as pytorch/examples ``fast_neural_style`` saves it with an old
     PyTorch: the transformer's state dict plus the stale running statistics every
     instance-norm layer carried then. Its weights are meant for 0-255 images."""
-    net = tiny_style_net(seed, width, n_residual)
+    net = examples_net(seed, width, n_residual)
     state = OrderedDict(net.state_dict())
     for key in list(state):
         if key.endswith(".weight") and ".in" in f".{key}" and state[key].ndim == 1:
@@ -77,7 +89,7 @@ def test_import_then_stylize_with_the_255_range(tmp_path: Path) -> None:
     ctx, warnings = context()
     filt.setup(ctx)
     source = frame(16, 12)
-    net = tiny_style_net(4, 4, 2)
+    net = examples_net(4, 4, 2)
     with torch.no_grad():
         expected = (net(to_tensor(source.pixels) * 255.0) / 255.0).clamp(0, 1)
     np.testing.assert_allclose(filt.apply(source).pixels, to_pixels(expected), atol=1e-5)
@@ -116,11 +128,161 @@ def test_an_unknown_layout_is_refused_and_nothing_is_written(tmp_path: Path) -> 
 
 def test_not_a_state_dict_is_refused(tmp_path: Path) -> None:
     ckpt = tmp_path / "junk.pth"
-    ckpt.write_bytes(b"this is not a checkpoint")
+    ckpt.write_bytes(b"\x80\x02garbage that is no pickle")
     code, _, err = cli("import-model", str(ckpt), "--name", "junk")
-    assert code == 1 and "cannot load weights" in err
+    assert code == 1 and "cannot load weights" in err and "not a PyTorch checkpoint" in err
     code, _, err = cli("import-model", str(tmp_path / "missing.pth"), "--name", "junk")
     assert code == 1 and "not found" in err
+
+
+def _jpeg(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(path, "JPEG")
+
+
+def _png(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(path, "PNG")
+
+
+def _stylepack(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("manifest.json", "{}")
+        archive.writestr("weights.safetensors", b"")
+
+
+def _text(path: Path) -> None:
+    path.write_text("# my notes about this style\n")
+
+
+def _pickled_object(path: Path) -> None:
+    import argparse
+
+    torch.save({"conv1.conv2d.weight": torch.ones(1), "args": argparse.Namespace(lr=1)}, path)
+
+
+@pytest.mark.parametrize(
+    ("maker", "suffix", "expected"),
+    [
+        (_jpeg, ".pth", "this is a JPEG image, not a checkpoint"),
+        (_jpeg, ".safetensors", "this is a JPEG image, not a checkpoint"),
+        (_png, ".pt", "this is a PNG image, not a checkpoint"),
+        (_stylepack, ".stylepack", "this is a .stylepack archive, not a checkpoint"),
+        (_text, ".pth", "this is a text file, not a checkpoint"),
+        (_pickled_object, ".pth", "holds Python objects besides tensors (argparse.Namespace)"),
+    ],
+)
+def test_a_file_that_is_no_checkpoint_is_named_for_what_it_is(
+    tmp_path: Path, maker, suffix: str, expected: str
+) -> None:
+    """Never PyTorch's paragraph recommending weights_only=False (which would run the
+    file's code); the message says what the file is instead."""
+    path = tmp_path / f"file{suffix}"
+    maker(path)
+    code, _, err = cli("import-model", str(path), "--name", "x")
+    assert code == 1 and expected in err, err
+    for advice in ("weights_only", "arbitrary code", "trusted source", "add_safe_globals"):
+        assert advice not in err
+    assert not (user_plugin_dir() / "x").exists()
+
+
+def test_a_picture_gets_a_hint_about_training_and_a_pack_about_install(tmp_path: Path) -> None:
+    _jpeg(tmp_path / "painting.jpg")
+    err = cli("import-model", str(tmp_path / "painting.jpg"), "--name", "x")[2]
+    assert "stylepipe train style PICTURE" in err
+    _stylepack(tmp_path / "wave.stylepack")
+    err = cli("import-model", str(tmp_path / "wave.stylepack"), "--name", "x")[2]
+    assert f"install it with: stylepipe install {tmp_path / 'wave.stylepack'}" in err
+
+
+# --- stylepipe's own weights take 0-1, and imports never give black images -------------------
+
+
+def test_a_packs_own_weights_are_recognised_by_their_metadata(tmp_path: Path) -> None:
+    from model_helpers import write_style_pack
+
+    pack, net = write_style_pack(tmp_path / "packs", "mine")
+    code, _, err = cli("import-model", str(pack.weights), "--name", "again")
+    assert code == 0, err
+    assert "input range 1, from stylepipe metadata in the weights file" in err
+    manifest = read_pack(user_plugin_dir() / "again").manifest
+    assert manifest["input_range"] == 1.0
+    assert manifest["origin"]["input_range_from"] == "stylepipe metadata in the weights file"
+
+
+BUNDLED_MOSAIC = Path(__file__).resolve().parent.parent / "plugins/stylepipe_style/models/mosaic"
+
+
+def test_bundled_weights_beside_their_manifest_take_its_range(tmp_path: Path) -> None:
+    """The shipped packs were written before the metadata existed, like any older pack."""
+    code, _, err = cli("import-model", str(BUNDLED_MOSAIC / "weights.safetensors"), "--name", "m")
+    assert code == 0, err
+    assert "input range 1, from the pack manifest.json beside it" in err
+
+
+def test_a_lone_weights_file_is_tried_on_the_sample_photo(tmp_path: Path) -> None:
+    """The reported case: weights.safetensors out of a .stylepack, nothing beside it. At
+    the format's 255 the real trained mosaic gives black; 1 gives the picture."""
+    import shutil
+
+    lone = tmp_path / "weights.safetensors"
+    shutil.copyfile(BUNDLED_MOSAIC / "weights.safetensors", lone)
+    code, _, err = cli("import-model", str(lone), "--name", "m")
+    assert code == 0, err
+    assert "input range 1, from the sample photo (at 255 the output is black)" in err
+    assert read_pack(user_plugin_dir() / "m").manifest["input_range"] == 1.0
+
+
+def test_an_input_range_that_gives_black_is_refused(tmp_path: Path) -> None:
+    import shutil
+
+    lone = tmp_path / "weights.safetensors"
+    shutil.copyfile(BUNDLED_MOSAIC / "weights.safetensors", lone)
+    code, _, err = cli("import-model", str(lone), "--name", "m", "--input-range", "255")
+    assert code == 1
+    assert "at input range 255 (--input-range) the weights' output on the sample photo" in err
+    assert "is black" in err and "at --input-range 1 they give a picture" in err
+    assert not (user_plugin_dir() / "m").exists()
+
+
+def test_weights_for_0_255_read_as_0_1_are_refused_as_white(tmp_path: Path) -> None:
+    """The trained mosaic turned into a 0-255 network (its last layer times 255), as
+    pytorch/examples trains them: read at input range 1 its output is washed out."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(BUNDLED_MOSAIC / "weights.safetensors"))
+    for key in ("deconv3.conv2d.weight", "deconv3.conv2d.bias"):
+        state[key] = state[key].float() * 255.0
+    ckpt = tmp_path / "mosaic-255.pth"
+    torch.save({k: v.float() for k, v in state.items()}, ckpt)
+    code, _, err = cli("import-model", str(ckpt), "--name", "m", "--input-range", "1")
+    assert code == 1 and "is white (almost every value saturated)" in err, err
+    assert "at --input-range 255 they give a picture" in err
+    assert cli("import-model", str(ckpt), "--name", "m")[0] == 0  # the default: 255
+    assert read_pack(user_plugin_dir() / "m").manifest["input_range"] == 255.0
+
+
+def test_a_pack_that_gives_black_fails_the_run_with_a_reason(tmp_path: Path) -> None:
+    """The safety net of every run: a pack whose manifest has the wrong range (written
+    by hand, or imported before this check) fails each image; no black file is written."""
+    from model_helpers import write_style_pack
+    from PIL import Image
+
+    write_style_pack(name="wrong", input_range=255.0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray((frame(20, 24).pixels * 255).round().astype(np.uint8)).save(photos / "a.png")
+    out = tmp_path / "out"
+    code, _, err = cli(
+        "run", str(photos), "-o", str(out), "--filter", "style:model=wrong", "--device", "cpu"
+    )
+    assert code == 1
+    assert "is black" in err and "--input-range 1" in err
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_nan_weights_are_refused(tmp_path: Path) -> None:
@@ -183,7 +345,7 @@ def test_imported_style_runs_from_the_command_line(tmp_path: Path) -> None:
         assert (b.size, b.mode) == ((7, 9), "RGBA")
         assert np.asarray(b)[:, :, 3].tolist() == rgba[:, :, 3].tolist()
         styled = np.asarray(a).astype(np.float32) / 255
-    net = tiny_style_net(4, 4, 2)
+    net = examples_net(4, 4, 2)
     source = rgb.astype(np.float32) / 255
     padded, (top, left) = pad_to_fit(to_tensor(source), 4, 8)  # 21x30 -> 24x32, reflected
     with torch.no_grad():

@@ -112,10 +112,23 @@ def test_descriptor_scales_to_the_weights_input_range() -> None:
     path.parent.mkdir(parents=True)
     torch.save(net.state_dict(), path)
     image = torch.rand(1, 3, 5, 4)
-    for white, expected in [(255.0, (image - 0.5).clamp(0, 1)), (1.0, torch.zeros_like(image))]:
-        spec = ModelSpec("shift", "style", "shift", {}, path, manifest={"input_range": white})
-        model = load_model(spec, shift, precision="fp32")
-        torch.testing.assert_close(model(image), expected, atol=1e-5, rtol=0)
+    spec = ModelSpec("shift", "style", "shift", {}, path, manifest={"input_range": 255.0})
+    model = load_model(spec, shift, precision="fp32")
+    torch.testing.assert_close(model(image), (image - 0.5).clamp(0, 1), atol=1e-5, rtol=0)
+    # Read in the wrong range the same weights give black: an error, never a black picture.
+    spec = ModelSpec("shift", "style", "shift", {}, path, manifest={"input_range": 1.0})
+    model = load_model(spec, shift, precision="fp32")
+    with pytest.raises(ModelError, match="its output for a 16x20 image is black") as info:
+        model(torch.rand(1, 3, 20, 16))
+    assert "--input-range 255" in (info.value.hint or "")
+    assert not model(torch.full((1, 3, 20, 16), 0.05)).any()  # a dark input may give black
+    assert not model(image).any()  # so may a tiny one (instance norms are degenerate there)
+
+
+def test_black_output_in_reduced_precision_is_recomputed_in_fp32(tmp_path: Path) -> None:
+    model, warnings = fragile_model(tmp_path, "black")
+    out = model(torch.rand(1, 3, 16, 16))
+    assert len(warnings) == 1 and "is black" in warnings[0] and out.amax() > 0.05
 
 
 def test_descriptor_puts_the_network_in_channels_last_inference_mode() -> None:
@@ -283,11 +296,13 @@ class FragileInReducedPrecision(nn.Module):
         y = self.conv(x)
         self.calls.append(y.dtype)
         if y.dtype != torch.float32:
-            return torch.full_like(y, float("nan") if self.failure == "nan" else 7.0)
+            value = {"nan": float("nan"), "black": -1.0}.get(self.failure, 7.0)
+            return torch.full_like(y, value)
         return y
 
 
 def fragile_model(tmp_path: Path, failure: str) -> tuple[LoadedModel, list[str]]:
+    torch.manual_seed(0)  # fp32 output with bright pixels (a random one could be all < 0)
     fragile = Architecture(
         id="fragile",
         kind="style",
@@ -349,10 +364,11 @@ def test_pick_model_by_name_and_kind() -> None:
         "stylepipe_local/ink"
     )
     assert pick_model(cat, "stylepipe_local/ink", "style", bundled="x").item.kind == "style"
-    with pytest.raises(UsageError, match="is a sr model for x4, not a style model"):
+    with pytest.raises(UsageError, match="is a super-resolution model for x4, not a style model"):
         pick_model(cat, "sharp", "style", bundled="stylepipe_style")
-    with pytest.raises(UsageError, match="not a sr model for x8"):
+    with pytest.raises(UsageError, match="not a super-resolution model for x8") as wrong:
         pick_model(cat, "sharp", "sr", bundled="stylepipe_sr", scale=8)
+    assert wrong.value.hint == "installed super-resolution models for x8: none"
     with pytest.raises(NotFoundError, match="unknown model 'inc'") as info:
         pick_model(cat, "inc", "style", bundled="stylepipe_style")
     assert "ink" in (info.value.hint or "")

@@ -64,6 +64,7 @@ def test_every_declared_package_is_in_the_wheel(wheel: zipfile.ZipFile) -> None:
     for package in EXPECTED_PACKAGES:
         assert f"{package.replace('.', '/')}/__init__.py" in names, package
     assert "stylepipe/py.typed" in names
+    assert "stylepipe/data/chelsea.jpg" in names  # previews of shared packs are made from it
 
 
 def test_no_stray_top_level_names(wheel: zipfile.ZipFile) -> None:

@@ -122,7 +122,7 @@ def test_scale_picks_the_model_and_must_agree_with_a_named_one(
     assert ready().choose(catalog()).name == "bundled-x4"  # default scale 4
     assert ready(model="sharp-x8").model is not None
     assert ready(model="sharp-x8").model.scale == 8  # type: ignore[union-attr]
-    with pytest.raises(NotFoundError, match="no bundled sr model for x8") as info:
+    with pytest.raises(NotFoundError, match="no bundled super-resolution model for x8") as info:
         UpscaleFilter.from_raw({"scale": "8"}, from_text=True).check(catalog())
     assert "stylepipe_local/sharp-x8" in str(info.value)
     with pytest.raises(ParamError, match="scale=8 is more than .*sharp-x4 gives") as big:
@@ -190,7 +190,7 @@ def test_the_help_says_how_small_scales_are_made() -> None:
 
 def test_no_model_installed_is_a_clear_error() -> None:
     # conftest hides the shipped packs from in-process catalogs
-    with pytest.raises(NotFoundError, match="no bundled sr model for x4") as info:
+    with pytest.raises(NotFoundError, match="no bundled super-resolution model for x4") as info:
         UpscaleFilter().check(catalog())
     assert "import-model" in (info.value.hint or "")
 

@@ -8,6 +8,8 @@ infers their width and number of residual blocks), cleaned (stale instance-norm 
 statistics dropped, batch norms folded; see :mod:`stylepipe.statedict`), checked against
 the network key by key, and written as a pack whose manifest records where it came from
 (file name and sha256), the value range it expects, and the given licence and author.
+The value range is that of stylepipe's own weights when the file is recognisably theirs,
+and is always tried on the sample photo first (see :mod:`stylepipe.import_checks`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..app import App
 from ..errors import ExitCode, ModelError, StylepackError, UsageError
+from ..import_checks import RangeChoice, choose_input_range, known_input_range, probe_problem
 from ..models import Architecture, load_state_dict
 from ..paths import user_plugin_dir
 from ..statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
@@ -40,8 +43,12 @@ examples:
 
 pytorch/examples fast_neural_style checkpoints (.pth/.model) are recognised, including
 old ones with running_mean/running_var keys; they expect 0-255 images, which is recorded
-(--input-range 1 for checkpoints trained on [0, 1] images). The pack goes to the user
-plugin dir ($STYLEPIPE_HOME/plugins when set), where the next run finds it.
+(--input-range 1 for checkpoints trained on [0, 1] images). stylepipe's own weights (a
+pack's weights.safetensors) are recognised and take 0-1. Either way the weights are
+tried on a sample photo first: if they give a black, white or NaN image in that range,
+the other range is used when it gives a picture, and otherwise nothing is imported.
+The pack goes to the user plugin dir ($STYLEPIPE_HOME/plugins when set), where the
+next run finds it.
 """
 
 
@@ -107,9 +114,9 @@ def run(args: argparse.Namespace, app: App) -> int:
     m = pack.manifest
     app.ui.success(
         f"imported {args.file} as {m['kind']} model {pack.name!r} "
-        f"({m['architecture']} {m['arch_params']}, input range {m['input_range']:g}) "
-        f"into {pack.path}"
+        f"({m['architecture']} {_params(m['arch_params'])}) into {pack.path}"
     )
+    app.ui.info(f"input range {m['input_range']:g}, from {m['origin']['input_range_from']}")
     step = "style" if m["kind"] == "style" else "upscale"
     app.ui.info(f"use it with: stylepipe run INPUT -o OUTPUT --filter {step}:model={pack.name}")
     return int(ExitCode.OK)
@@ -132,8 +139,21 @@ def import_checkpoint(file: Path, options: ImportOptions, catalog: Catalog) -> P
     state, _ = fold_batch_norms(net, state)
     fit_state_dict(net, state, where=str(file))
     _check_finite(net.state_dict(), file)
-    manifest = _manifest(file, options, arch, params)
+    digest = sha256_file(Path(file))
+    policy = arch.tiling(**params)
+    choice = choose_input_range(
+        lambda value: probe_problem(net, policy.multiple, policy.min_size, value),
+        given=options.input_range,
+        known=known_input_range(Path(file), digest, catalog),
+        default=arch.import_input_range,
+        where=str(file),
+    )
+    manifest = _manifest(file, options, arch, params, choice, digest)
     return write_pack(dest, manifest, net.state_dict(), overwrite=options.force)
+
+
+def _params(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items())
 
 
 def detect_architecture(
@@ -169,7 +189,12 @@ def _check_finite(state: Mapping[str, torch.Tensor], file: Path) -> None:
 
 
 def _manifest(
-    file: Path, options: ImportOptions, arch: Architecture, params: dict[str, Any]
+    file: Path,
+    options: ImportOptions,
+    arch: Architecture,
+    params: dict[str, Any],
+    choice: RangeChoice,
+    digest: str,
 ) -> dict[str, Any]:
     scale = arch.tiling(**params).scale
     source = Path(file)
@@ -178,12 +203,13 @@ def _manifest(
         "kind": arch.kind,
         "architecture": arch.id,
         "arch_params": params,
-        "input_range": options.input_range or arch.import_input_range,
+        "input_range": choice.value,
         "scale": scale,
         "description": options.description or f"imported from {source.name}",
         "origin": {
             "file": source.name,
-            "sha256": sha256_file(source),
+            "sha256": digest,
+            "input_range_from": choice.source,
             "imported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
     }
