@@ -30,11 +30,13 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import UsageError
 from .plugins import ENTRY_POINT_GROUP
-from .stylepacks import MANIFEST, Pack, shareable_files
+from .shared_pack import SharedPack, share
+from .stylepacks import MANIFEST, Pack
 
 DIST_PREFIX = "stylepipe-style-"
 MODULE_PREFIX = "stylepipe_style_"
@@ -129,10 +131,17 @@ def _one_line(text: str) -> str:
 
 
 def build_package(
-    pack: Pack, info: PackageInfo, dist_dir: Path, *, overwrite: bool = False
+    pack: Pack,
+    info: PackageInfo,
+    dist_dir: Path,
+    *,
+    overwrite: bool = False,
+    preview: bytes | None = None,
 ) -> BuildResult:
-    """Write the wheel, the sdist and the source tree of ``pack`` into ``dist_dir``."""
-    files = shareable_files(pack)
+    """Write the wheel, the sdist and the source tree of ``pack`` into ``dist_dir``: the
+    pack in its shared form (:func:`stylepipe.shared_pack.share`: no private paths,
+    ``preview`` instead of its own previews)."""
+    shared = share(pack, preview)
     dist_dir = Path(dist_dir)
     wheel, sdist = dist_dir / info.wheel_name, dist_dir / f"{info.sdist_base}.tar.gz"
     for target in (wheel, sdist):
@@ -140,10 +149,10 @@ def build_package(
             raise UsageError(
                 f"{target} already exists", hint="choose another --version, or add --force"
             )
-    payload = _module_files(pack, info, files)
+    payload = _module_files(shared, info)
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(wheel, _wheel_bytes(info, payload, _readme(pack, info)))
+        _atomic_write(wheel, _wheel_bytes(info, payload, _readme(shared.manifest, info)))
         tree = write_source_tree(pack, info, payload, dist_dir)
         _atomic_write(sdist, _sdist_bytes(tree, info))
     except OSError as exc:
@@ -151,11 +160,11 @@ def build_package(
     return BuildResult(info, wheel, sdist, tree)
 
 
-def _module_files(pack: Pack, info: PackageInfo, files: list[str]) -> dict[str, bytes]:
+def _module_files(shared: SharedPack, info: PackageInfo) -> dict[str, bytes]:
     """The import package's files by name: the generated ``__init__.py`` and the pack."""
     payload = {"__init__.py": plugin_source(info).encode("utf-8")}
-    for name in [MANIFEST, *files]:
-        payload[name] = (pack.path / name).read_bytes()
+    for name in [MANIFEST, *sorted(shared.members)]:
+        payload[name] = shared.read(name)
     return payload
 
 
@@ -171,6 +180,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stylepipe import ModelSpec, hookimpl, read_pack
 
@@ -184,8 +194,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 '''
 
 
-def _readme(pack: Pack, info: PackageInfo) -> str:
-    m = pack.manifest
+def _readme(m: Mapping[str, Any], info: PackageInfo) -> str:
     lines = [
         f"# {info.dist_name}",
         "",
@@ -305,8 +314,9 @@ def write_source_tree(
         data_files = sorted(name for name in payload if name != "__init__.py")
         pyproject = pyproject_text(info, data_files, license_file=licence is not None)
         (staging / "pyproject.toml").write_text(pyproject, encoding="utf-8")
-        (staging / "README.md").write_text(_readme(pack, info), encoding="utf-8")
-        (staging / "PKG-INFO").write_text(metadata_text(info, _readme(pack, info)), "utf-8")
+        readme = _readme(json.loads(payload[MANIFEST]), info)
+        (staging / "README.md").write_text(readme, encoding="utf-8")
+        (staging / "PKG-INFO").write_text(metadata_text(info, readme), "utf-8")
         for folder in (staging, staging / "src", module_dir):
             os.chmod(folder, 0o755)  # mkdtemp makes it private
         if tree.exists():

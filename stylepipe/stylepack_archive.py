@@ -1,6 +1,7 @@
 """Single-file ``.stylepack`` archives: export a pack folder, install one safely.
 
-A ``.stylepack`` is a zip whose members are the pack's files, flat, with no folders:
+A ``.stylepack`` is a zip whose members are the pack's files, flat, with no folders, in
+their shared form (:mod:`stylepipe.shared_pack`: no private paths or previews):
 ``manifest.json``, ``weights.safetensors`` and optional pictures/licence (see
 :data:`stylepipe.stylepacks.ALLOWED_FILES`). The manifest holds the sha256 of every
 other member. Archives are written deterministically (sorted members, fixed
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InvalidPackError, StylepackError, StylepipeError, UsageError
+from .shared_pack import share
 from .stylepack_checks import (
     DEFAULT_LIMITS,
     ArchiveLimits,
@@ -47,7 +49,6 @@ from .stylepacks import (
     load_pack_weights,
     read_pack,
     replace_dir,
-    shareable_files,
 )
 
 if TYPE_CHECKING:
@@ -73,14 +74,20 @@ class InstallResult:
 
 
 def export_stylepack(
-    pack: Pack, out: Path, *, overwrite: bool = False, limits: ArchiveLimits = DEFAULT_LIMITS
+    pack: Pack,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    preview: bytes | None = None,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> Path:
-    """Write ``pack`` to the single file ``out`` (written beside it, then renamed).
-    Refuses packs that ``install`` would refuse: bad checksums, files outside the
-    allow-list, members over the size limits."""
-    files = shareable_files(pack)
-    for fname in files:
-        size = (pack.path / fname).stat().st_size
+    """Write the shared form of ``pack`` (:func:`stylepipe.shared_pack.share`: no private
+    paths, ``preview`` instead of the pack's own previews) to the single file ``out``
+    (written beside it, then renamed). Refuses packs that ``install`` would refuse: bad
+    checksums, files outside the allow-list, members over the size limits."""
+    shared = share(pack, preview)
+    for fname, member in shared.members.items():
+        size = len(member) if isinstance(member, bytes) else member.stat().st_size
         if size > limits.member_limit(fname):
             raise StylepackError(f"{pack.path / fname} is too large to share ({size} bytes)")
     out = Path(out)
@@ -94,8 +101,9 @@ def export_stylepack(
     try:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
             archive.comment = COMMENT
-            for fname in [MANIFEST, *files]:
-                _add_member(archive, fname, pack.path / fname)
+            _add_member(archive, MANIFEST, shared.manifest_bytes())
+            for fname in sorted(shared.members):
+                _add_member(archive, fname, shared.members[fname])
         os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a file to share is not
         os.replace(tmp_name, out)
     except OSError as exc:
@@ -107,14 +115,19 @@ def export_stylepack(
     return out
 
 
-def _add_member(archive: zipfile.ZipFile, name: str, path: Path) -> None:
+def _add_member(archive: zipfile.ZipFile, name: str, source: bytes | Path) -> None:
     info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
     info.create_system = 3  # unix, whatever the exporting OS: identical bytes everywhere
     info.external_attr = (stat.S_IFREG | 0o644) << 16
     # Pictures are already compressed; deflating them again only costs time.
     info.compress_type = zipfile.ZIP_STORED if name in PICTURES else zipfile.ZIP_DEFLATED
-    info.file_size = path.stat().st_size
-    with open(path, "rb") as src, archive.open(info, "w") as dst:
+    if isinstance(source, bytes):
+        info.file_size = len(source)
+        with archive.open(info, "w") as dst:
+            dst.write(source)
+        return
+    info.file_size = source.stat().st_size
+    with open(source, "rb") as src, archive.open(info, "w") as dst:
         shutil.copyfileobj(src, dst, _CHUNK)
 
 

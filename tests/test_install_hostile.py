@@ -39,7 +39,7 @@ pytestmark = pytest.mark.reliability
 def good(tmp_path: Path) -> dict[str, bytes]:
     """The members of a valid exported pack."""
     pack = make_pack(tmp_path / "src")
-    return members_of(export_stylepack(pack, tmp_path / "good.stylepack"))
+    return members_of(export_stylepack(pack, tmp_path / "good.stylepack", preview=jpeg_bytes()))
 
 
 def refused(archive: Path, capsys: pytest.CaptureFixture[str], *fragments: str, home: Path) -> str:

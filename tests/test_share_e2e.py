@@ -4,18 +4,22 @@ home. All through ``stylepipe.cli.main``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from sharing_helpers import (
+    builtin_catalog,
     cli,
     make_pack,
     wide_terminal,  # noqa: F401 (an autouse fixture)
 )
 
 from stylepipe.paths import user_plugin_dir
+from stylepipe.previews import render_preview
+from stylepipe.shared_pack import public_manifest
 from stylepipe.stylepacks import read_pack
 
 
@@ -64,7 +68,12 @@ def test_a_style_pack_travels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert np.abs(abroad["photo0.png"].astype(int) - source).mean() > 10  # it did stylize
     installed = read_pack(second / "plugins" / "wave")
     installed.verify()
-    assert installed.manifest == original.manifest
+    public, scrubbed = public_manifest(original.manifest)
+    assert scrubbed == ("training.style_image",)
+    assert {k: v for k, v in installed.manifest.items() if k != "files"} == {
+        k: v for k, v in public.items() if k != "files"
+    }
+    assert installed.manifest["training"]["style_image"] == "starry.jpg"
 
 
 @pytest.mark.slow
@@ -85,9 +94,17 @@ def test_a_trained_style_travels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     for name, pixels in abroad.items():
         np.testing.assert_array_equal(pixels, at_home[name])
     installed = read_pack(second / "plugins" / "trained")
-    assert installed.manifest == pack.manifest
     assert sorted(installed.manifest["files"]) == [
         "preview.jpg",
         "style.jpg",
         "weights.safetensors",
     ]
+    # Nothing of the trainer's machine travels: no folder of theirs in the manifest, and
+    # the preview is the shipped sample photo, not one of their training photos.
+    assert str(tmp_path) not in json.dumps(installed.manifest)
+    assert installed.manifest["training"]["settings"]["data"] == "training-photos"
+    assert str(tmp_path) in json.dumps(pack.manifest)  # the trainer's own copy keeps them
+    assert installed.manifest["training"]["settings"]["style_image"] == "painting.png"
+    shared = (second / "plugins" / "trained" / "preview.jpg").read_bytes()
+    assert shared != (pack.path / "preview.jpg").read_bytes()
+    assert shared == render_preview(pack, builtin_catalog().architectures)

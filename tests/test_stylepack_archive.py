@@ -3,6 +3,7 @@ the export-side refusals. Hostile archives are in test_install_hostile.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sharing_helpers import (
     builtin_catalog,
     cli,
+    jpeg_bytes,
     listing,
     make_pack,
     members_of,
@@ -31,15 +33,29 @@ def pack(tmp_path: Path):
 
 
 def test_export_holds_manifest_weights_and_pictures_with_checksums(pack, tmp_path: Path) -> None:
-    out = export_stylepack(pack, tmp_path / "tiny.stylepack")
+    preview = jpeg_bytes((1, 2, 3))
+    out = export_stylepack(pack, tmp_path / "tiny.stylepack", preview=preview)
     members = members_of(out)
     assert sorted(members) == sorted([MANIFEST, WEIGHTS, "preview.jpg", "style.jpg"])
-    assert members[MANIFEST] == (pack.path / MANIFEST).read_bytes()
-    for name in (WEIGHTS, "preview.jpg", "style.jpg"):
+    for name in (WEIGHTS, "style.jpg"):
         assert members[name] == (pack.path / name).read_bytes()
-    assert set(json.loads(members[MANIFEST])["files"]) == {WEIGHTS, "preview.jpg", "style.jpg"}
+    assert members["preview.jpg"] == preview  # the given one, never the pack's own
+    manifest = json.loads(members[MANIFEST])
+    assert manifest["files"] == {
+        name: hashlib.sha256(members[name]).hexdigest()
+        for name in (WEIGHTS, "preview.jpg", "style.jpg")
+    }
+    assert manifest["training"] == {"style_image": "starry.jpg", "steps": 20}  # no folders
+    for key in ("name", "kind", "architecture", "arch_params", "input_range", "description"):
+        assert manifest[key] == pack.manifest[key]
     with zipfile.ZipFile(out) as zf:
         assert zf.comment == COMMENT
+
+
+def test_without_a_preview_the_packs_own_stays_out(pack, tmp_path: Path) -> None:
+    members = members_of(export_stylepack(pack, tmp_path / "tiny.stylepack"))
+    assert sorted(members) == sorted([MANIFEST, WEIGHTS, "style.jpg"])
+    assert set(json.loads(members[MANIFEST])["files"]) == {WEIGHTS, "style.jpg"}
 
 
 def test_export_is_reproducible(pack, tmp_path: Path) -> None:
@@ -49,12 +65,12 @@ def test_export_is_reproducible(pack, tmp_path: Path) -> None:
 
 
 def test_round_trip_installs_identical_files(pack, tmp_path: Path) -> None:
-    out = export_stylepack(pack, tmp_path / "tiny.stylepack")
+    out = export_stylepack(pack, tmp_path / "tiny.stylepack", preview=jpeg_bytes())
     root = tmp_path / "other" / "plugins"
     result = install_stylepack(out, root, builtin_catalog())
     assert result.pack.path == root / "tiny" and not result.replaced
-    for name in (MANIFEST, WEIGHTS, "preview.jpg", "style.jpg"):
-        assert (root / "tiny" / name).read_bytes() == (pack.path / name).read_bytes()
+    for name, data in members_of(out).items():
+        assert (root / "tiny" / name).read_bytes() == data
     read_pack(root / "tiny").verify()
     assert listing(root) == sorted(
         ["tiny", *(f"tiny/{n}" for n in (MANIFEST, WEIGHTS, "preview.jpg", "style.jpg"))]
@@ -63,7 +79,7 @@ def test_round_trip_installs_identical_files(pack, tmp_path: Path) -> None:
 
 def test_read_manifest_without_installing(pack, tmp_path: Path) -> None:
     out = export_stylepack(pack, tmp_path / "tiny.stylepack")
-    assert read_stylepack_manifest(out) == pack.manifest
+    assert read_stylepack_manifest(out) == json.loads(members_of(out)[MANIFEST])
 
 
 def test_force_replaces_an_installed_pack(pack, tmp_path: Path) -> None:

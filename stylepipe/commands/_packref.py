@@ -1,12 +1,12 @@
 """Finding the pack folder behind a model name, for ``export``, ``package`` and
-``models show`` (not a command itself)."""
+``models show``, and what sharing a pack tells the user (not a command itself)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..app import App
-from ..errors import NotFoundError, UsageError
+from ..errors import NotFoundError, StylepipeError, UsageError
 from ..models import ModelSpec
 from ..paths import user_plugin_dir
 from ..registry import Entry
@@ -47,3 +47,27 @@ def pack_of(entry: Entry[ModelSpec]) -> Pack:
             hint=f"share it through the plugin that provides it ({entry.source})",
         )
     return pack
+
+
+def shared_preview(app: App, pack: Pack) -> bytes | None:
+    """The preview a shared pack carries: the shipped sample photo through its model.
+    None, with a warning, when the model cannot make one (the pack is shared without)."""
+    from ..previews import render_preview
+
+    app.ui.info(f"making the preview: the sample photo through {pack.name} ...")
+    try:
+        return render_preview(pack, app.catalog.architectures)
+    except StylepipeError as exc:
+        app.ui.warn(f"the shared pack gets no preview: {exc}")
+        return None
+
+
+def report_privacy(app: App, pack: Pack, preview: bytes | None) -> None:
+    """Say what sharing left out: folder names in the manifest, the pack's own preview."""
+    from ..shared_pack import public_manifest
+
+    scrubbed = public_manifest(pack.manifest)[1]
+    if scrubbed:
+        app.ui.info(f"paths cut to file names (no folders of this machine): {', '.join(scrubbed)}")
+    if preview is not None:
+        app.ui.info("preview: the sample photo through the model; the pack's own stays here")

@@ -15,7 +15,10 @@ examples:
   stylepipe export stylepipe_local/mosaic -o mosaic-v2.stylepack --force
 
 The file is a zip of the pack's manifest (with the sha256 of every file), its
-safetensors weights and its preview pictures; nothing in it is code. The recipient runs
+safetensors weights and pictures; nothing in it is code. Nothing private goes in:
+paths in the manifest (training photos, style image) are cut to file names, and the
+preview is a sample photo shipped with stylepipe through the model, not the pack's own
+(which may show a training photo). The recipient runs
   stylepipe install mosaic.stylepack
 For versioned sharing through pip, see `stylepipe package`.
 """
@@ -45,15 +48,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, app: App) -> int:
     """Export the pack and say where it went."""
+    from ..errors import UsageError
     from ..stylepack_archive import SUFFIX, export_stylepack
-    from ._packref import resolve_pack
+    from ._packref import report_privacy, resolve_pack, shared_preview
 
     pack, _ = resolve_pack(app, args.name)
     out: Path = args.output or Path(pack.name + SUFFIX)
     if out.is_dir():
         out = out / (pack.name + SUFFIX)
-    written = export_stylepack(pack, out, overwrite=args.force)
+    if out.exists() and not args.force:  # before the preview is made
+        raise UsageError(f"{out} already exists", hint="use --force to overwrite it")
+    preview = shared_preview(app, pack)
+    written = export_stylepack(pack, out, overwrite=args.force, preview=preview)
     size = written.stat().st_size
+    report_privacy(app, pack, preview)
     app.ui.success(f"exported {pack.name} to {written} ({size / 1e6:.1f} MB)")
     app.ui.info(f"install it elsewhere with: stylepipe install {written.name}")
     return int(ExitCode.OK)

@@ -16,7 +16,8 @@ examples:
 
 Writes a wheel, an sdist and its source tree for the distribution stylepipe-style-NAME,
 whose module stylepipe_style_NAME registers the model through the `stylepipe` entry
-point group and ships the manifest, weights and previews as package data. Version,
+point group and ships the manifest, weights and previews as package data (shared as
+`stylepipe export` shares them: paths cut to file names, a sample-photo preview). Version,
 author, licence and description default to the manifest's fields. Upload both files to
 an index (twine upload dist/*) and users run `stylepipe install stylepipe-style-NAME`.
 """
@@ -48,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, app: App) -> int:
     """Build the package files and say how to install them."""
     from ..packaging import build_package, package_info
-    from ._packref import resolve_pack
+    from ._packref import report_privacy, resolve_pack, shared_preview
 
     pack, _ = resolve_pack(app, args.name)
     info = package_info(
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace, app: App) -> int:
     )
     if info.license is None:
         app.ui.warn("no licence given (--license): recipients cannot know how they may use it")
-    result = build_package(pack, info, args.output, overwrite=args.force)
+    preview = shared_preview(app, pack)
+    result = build_package(pack, info, args.output, overwrite=args.force, preview=preview)
+    report_privacy(app, pack, preview)
     app.ui.success(f"built {info.dist_name} {info.version} (module {info.module})")
     for path in (result.wheel, result.sdist, result.source_tree):
         app.ui.info(f"  {path}")
