@@ -25,7 +25,11 @@ from .atomic import TEMP_MARKER, is_temp_name, remove_stale_temp, temp_prefix
 from .errors import ExitCode, UsageError
 from .image_io import DEFAULT_MAX_PIXELS, pixel_limit
 from .planning import InputScan, collect_inputs, names_a_file, plan_file_output, plan_outputs
-from .run_checks import refuse_all_existing, refuse_output_in_inputs
+from .run_checks import (
+    refuse_all_existing,
+    refuse_output_in_inputs,
+    refuse_outputs_replacing_inputs,
+)
 
 if TYPE_CHECKING:
     from .app import App
@@ -185,6 +189,7 @@ def plan_batch(
             fields=pipeline.name_fields,
         )
     root = output.parent if as_file else output
+    refuse_outputs_replacing_inputs([(p.found.source, p.output) for p in plans])
     refuse_all_existing(
         [p.output for p in plans],
         root,

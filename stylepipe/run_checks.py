@@ -3,6 +3,7 @@ reported once per file.
 
 * ``-o`` is one of the input folders: outputs would land among (or replace) the inputs,
   and the next run would read them as inputs;
+* every planned output would replace its own input (``run photos/a.jpg -o photos``);
 * every planned output exists already and neither ``skip_existing`` nor ``overwrite``
   says what to do with them.
 """
@@ -27,6 +28,18 @@ def refuse_output_in_inputs(inputs: Iterable[str | Path], output: Path) -> None:
                 f"-o {output} is the input folder {folder}",
                 hint=f"write to another folder, e.g. -o {folder.resolve().name}-out",
             )
+
+
+def refuse_outputs_replacing_inputs(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Raise :class:`UsageError` if every (input, output) pair names one file: the run
+    could only refuse each of them."""
+    if not pairs or not all(_same(source, output) for source, output in pairs):
+        return
+    what = f"the output {pairs[0][1]} is" if len(pairs) == 1 else f"all {len(pairs)} outputs are"
+    raise UsageError(
+        f"{what} the input itself; an input file is never overwritten",
+        hint="choose another -o, or a --name such as '{stem}_new{ext}'",
+    )
 
 
 def refuse_all_existing(

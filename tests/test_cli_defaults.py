@@ -99,6 +99,9 @@ def test_whole_run_problems_are_one_error_before_starting(tmp_path: Path) -> Non
     assert code == 2 and err.count("error:") == 1
     assert f"all 3 outputs already exist in {tmp_path / 'out'}" in err
     assert "--skip-existing" in err and "--overwrite" in err and "failures" not in err
+    first = tmp_path / "in" / "0.png"
+    code, err = run_cli("run", first, "-o", tmp_path / "in", "--filter", "blur", "--overwrite")
+    assert code == 2 and "is the input itself" in err and err.count("error:") == 1
     make_image(tmp_path / "in" / "3.png")  # one new input: the others are per-file rows
     code, err = run_cli(*argv)
     assert code == 1 and "1 done, 3 failed of 4 files" in err

@@ -239,9 +239,15 @@ def test_existing_output_fails_without_overwrite(app: App, tmp_path: Path) -> No
 
 def test_never_overwrites_an_input(app: App, tmp_path: Path) -> None:
     src = make_image(tmp_path / "a.png")
+    other = make_image(tmp_path / "sub" / "b.png")
     data = src.read_bytes()
-    summary = run_batch(app, pipeline(Invert()), [src], tmp_path, BatchOptions(overwrite=True))
-    assert summary.failed == 1 and "refusing to overwrite input" in summary.failures[0].reason
+    options = BatchOptions(overwrite=True)
+    summary = run_batch(app, pipeline(Invert()), [src, other], tmp_path, options)
+    assert (summary.failed, summary.done) == (1, 1)
+    assert "refusing to overwrite input" in summary.failures[0].reason
+    assert src.read_bytes() == data and (tmp_path / "b.png").is_file()
+    with pytest.raises(UsageError, match="is the input itself"):  # nothing else to do
+        run_batch(app, pipeline(Invert()), [src], tmp_path, options)
     assert src.read_bytes() == data
 
 
