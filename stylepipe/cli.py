@@ -59,6 +59,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    """The parser of the command ``name``, if there is one."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction) and name is not None:
             found = action.choices.get(name)
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None, *, ui: UI | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None, ui: UI) -> int:
+    """Load the plugins, parse ``argv`` and run the command; errors become exit codes."""
     from .app import App
     from .errors import StylepipeError
     from .plugins import load_plugins

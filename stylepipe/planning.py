@@ -7,6 +7,8 @@ them). Folder walks and globs leave out hidden files and folders (names starting
 explicitly is read whatever its name, unless its suffix is not an image's. Symlinked
 folders are followed once: a folder already visited (by real path) is not walked again,
 so symlink loops end. The output folder is never walked when it lies inside an input.
+Without ``recursive``, the images below a folder's subfolders are counted (not read), so
+that the summary can say what was left and hint at ``--recursive``.
 
 Outputs mirror each input's tree under the output root: ``photos/2024/a.jpg`` given as
 folder ``photos`` becomes ``OUT/2024/a.jpg``; a file or glob match keeps its path below
@@ -14,7 +16,8 @@ the pattern's fixed part. Names come from the template; two inputs that would sh
 output name (``a.png`` and ``a.jpg`` to ``a.webp``) keep their input suffix in the stem
 (``a.png.webp``, ``a.jpg.webp``) when the suffixes tell them apart; otherwise (the same
 name in two input folders) the first keeps its name and the others get ``-2``, ``-3``...
-in input order. Either way a warning names them.
+in input order. Either way a warning names them. An output that names a file
+(``-o out.jpg``) takes the one input there, in the format its suffix names.
 """
 
 from __future__ import annotations
