@@ -1,8 +1,11 @@
-"""Contact sheets: one photo through every style model, in a labelled grid.
+"""Contact sheets: one photo through every style model, or every upscaler, in a
+labelled grid.
 
-The photo defaults to a generated scene (the sample photos of the repository are not
-in the wheel). Each style runs through the ``style`` filter exactly as ``stylepipe
-run`` would, so the sheet shows what a pipeline will produce.
+The photo defaults to a generated scene with edges, gradients and fine texture. Each
+style runs through the ``style`` filter exactly as ``stylepipe run`` would, so the sheet
+shows what a pipeline will produce. Upscalers get the photo shrunk by their scale and
+run through the ``upscale`` filter; beside them, the same shrunk photo enlarged with
+bicubic interpolation, so each cell is the photo's size and compares with the original.
 """
 
 from __future__ import annotations
@@ -86,12 +89,26 @@ def stylize(
     *,
     warn: Callable[[str], None],
     select_device: Callable[..., Any] | None = None,
+    filter_name: str = "style",
 ) -> Image.Image:
-    """``photo`` through the ``style`` filter with ``model`` (a qualified name)."""
-    style = catalog.filters.get("style").from_raw({"model": model})
-    style.check(catalog)
-    style.setup(FilterContext(runtime, catalog, warn=warn, select_device=select_device))
-    return style.apply(Frame.from_pil(photo)).to_pil()
+    """``photo`` through the ``filter_name`` filter (``style``, or ``upscale`` for a
+    super-resolution model) with ``model`` (a qualified name)."""
+    step = catalog.filters.get(filter_name).from_raw({"model": model})
+    step.check(catalog)
+    step.setup(FilterContext(runtime, catalog, warn=warn, select_device=select_device))
+    return step.apply(Frame.from_pil(photo)).to_pil()
+
+
+def shrink(photo: Image.Image, scale: int) -> Image.Image:
+    """The input an x``scale`` upscaler gets: ``photo`` reduced by ``scale`` (box filter)."""
+    size = (max(1, photo.width // scale), max(1, photo.height // scale))
+    return photo.resize(size, Image.Resampling.BOX)
+
+
+def bicubic(photo: Image.Image, scale: int) -> Image.Image:
+    """The baseline beside an upscaler: ``photo`` shrunk, then enlarged with bicubic."""
+    small = shrink(photo, scale)
+    return small.resize((small.width * scale, small.height * scale), Image.Resampling.BICUBIC)
 
 
 def render_sheet(cells: Sequence[Cell], cell_size: int) -> Image.Image:
@@ -135,6 +152,15 @@ def sheet_format(path: Path) -> str:
     fmt = SAVE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise UsageError(f"cannot tell the image format of {path}", hint="use .jpg, .png or .webp")
+    return fmt
+
+
+def check_target(path: Path, *, overwrite: bool) -> str:
+    """The Pillow format for the sheet's file, checked before any work is done, with a
+    refusal to replace an existing file unless ``overwrite``."""
+    fmt = sheet_format(path)
+    if Path(path).exists() and not overwrite:
+        raise UsageError(f"{path} already exists", hint="add --overwrite to replace it")
     return fmt
 
 

@@ -133,3 +133,55 @@ def test_contact_sheet_rejects_unknown_formats(two_packs, tmp_path: Path, capsys
     assert cli("models", "--contact-sheet", tmp_path / "sheet.gif", "--size", "64") == 2
     assert "cannot tell the image format" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_contact_sheet_of_upscalers_shows_each_beside_bicubic(tmp_path: Path, capsys) -> None:
+    from model_helpers import write_sr_pack
+
+    write_sr_pack(name="sharp-x4")
+    out = tmp_path / "sr.png"
+    code = cli("models", "--kind", "sr", "--contact-sheet", out, "--size", "64", "--device", "cpu")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 0, err
+    assert "1 upscaled, 0 failed" in err and "no style models" not in err
+    with Image.open(out) as sheet:  # original, bicubic x4, the model: a 2x2 grid
+        assert sheet.size == (2 * (64 + GAP) + GAP, 2 * (64 + LABEL_HEIGHT + GAP) + GAP)
+        original, baseline, model = (cell(sheet, i, 64, 2) for i in range(3))
+    photo = np.asarray(sample_photo(64), dtype=np.int16)
+    assert np.abs(original - photo).mean() < 1
+    assert 0 < np.abs(baseline - photo).mean() < 40  # the photo, blurred by the round trip
+    assert np.abs(model - baseline).mean() > 1 and np.abs(model - photo).mean() < 60
+
+
+@pytest.mark.parametrize(("kind", "words"), [(None, "style models"), ("sr", "super-resolution")])
+def test_contact_sheet_without_models_of_the_kind_is_refused(
+    kind: str | None, words: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "sheet.jpg"
+    args = ["models", "--contact-sheet", out, *(["--kind", kind] if kind else [])]
+    assert cli(*args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"no {words}" in err and "nothing to put on a contact sheet" in err
+    assert "import-model" in err
+    assert not out.exists()
+
+
+def test_contact_sheet_does_not_overwrite_without_overwrite(
+    two_packs, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "sheet.png"
+    out.write_bytes(b"my own picture")
+    assert cli("models", "--contact-sheet", out, "--size", "32", "--device", "cpu") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{out} already exists" in err and "--overwrite" in err and "stylizing" not in err
+    assert out.read_bytes() == b"my own picture"
+    args = ["--size", "32", "--device", "cpu", "--overwrite"]
+    assert cli("models", "--contact-sheet", out, *args) == 0
+    with Image.open(out) as sheet:
+        assert sheet.format == "PNG"
+
+
+def test_contact_sheet_size_is_checked_first(two_packs, tmp_path: Path, capsys) -> None:
+    assert cli("models", "--contact-sheet", tmp_path / "s.png", "--size", "16") == 2
+    assert "--size must be between 32 and 2048 pixels, got 16" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

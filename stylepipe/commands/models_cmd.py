@@ -1,6 +1,7 @@
 """``stylepipe models``: every style and super-resolution model, where it comes from and
 how it was trained; ``models show NAME``: one model's manifest and preview;
-``models --contact-sheet OUT.jpg``: one photo through every style."""
+``models --contact-sheet OUT.jpg``: one photo through every style (every upscaler with
+``--kind sr``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ import argparse
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..app import App
-from ..errors import ExitCode, StylepipeError, UsageError
-from ..models import ModelSpec
+from ..errors import ExitCode, NotFoundError, StylepipeError, UsageError
+from ..models import TRAIN_OR_IMPORT, ModelSpec
 from ..plugins import DEFAULT_PLUGINS
 from ..registry import Entry
 from ..stylepacks import LOCAL_PLUGIN, PICTURES
+from ..wording import model_noun
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from ..contact_sheet import Cell
+
+MIN_CELL, MAX_CELL = 32, 2048
 
 EPILOG = """\
 examples:
@@ -23,7 +32,8 @@ examples:
   stylepipe models --kind style --json          for scripts, on stdout
   stylepipe models show mosaic                  manifest (and preview on a terminal)
   stylepipe models --contact-sheet styles.jpg   one photo through every style
-  stylepipe models --contact-sheet s.jpg --photo me.jpg --size 320
+  stylepipe models --contact-sheet s.jpg --photo me.jpg --size 320 --overwrite
+  stylepipe models --kind sr --contact-sheet sr.png   every upscaler beside bicubic
 
 "from" says where a model comes from: built-in, user dir (installed from a .stylepack
 or trained here) or the plugin package that provides it. Ambiguous short names are
@@ -51,10 +61,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--kind", choices=("style", "sr"), help="only this kind")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
-    parser.add_argument("--contact-sheet", type=Path, metavar="OUT", help="write a grid image")
+    parser.add_argument(
+        "--contact-sheet", type=Path, metavar="OUT",
+        help="write a grid image (.jpg, .png, .webp): one photo through every style, or "
+        "every upscaler with --kind sr",
+    )  # fmt: skip
     parser.add_argument("--photo", type=Path, help="contact sheet photo (default: generated)")
-    parser.add_argument("--size", type=int, default=256, help="contact sheet cell pixels")
+    parser.add_argument(
+        "--size", type=int, default=256,
+        help=f"contact sheet: pixels of each cell, {MIN_CELL} to {MAX_CELL} (default: 256)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto", help="contact sheet device (auto, cpu...)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     parser.set_defaults(handler=run)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     show = actions.add_parser(
@@ -128,7 +146,8 @@ def run(args: argparse.Namespace, app: App) -> int:
     """The table, the JSON, or the contact sheet."""
     entries = [e for e in app.catalog.models if args.kind in (None, e.item.kind)]
     if args.contact_sheet is not None:
-        return _contact_sheet(args, app, [e for e in entries if e.item.kind == "style"])
+        kind = args.kind or "style"
+        return _contact_sheet(args, app, [e for e in entries if e.item.kind == kind], kind)
     records = [model_record(app, entry) for entry in entries]
     if args.json:
         app.ui.json({"models": records, "warnings": list(app.catalog.warnings)})
@@ -184,36 +203,58 @@ def run_show(args: argparse.Namespace, app: App) -> int:
     return int(ExitCode.OK)
 
 
-def _contact_sheet(args: argparse.Namespace, app: App, entries: list[Entry[ModelSpec]]) -> int:
-    from ..contact_sheet import (
-        Cell,
-        load_photo,
-        render_sheet,
-        sample_photo,
-        save_sheet,
-        sheet_format,
-        stylize,
-    )
+def _contact_sheet(
+    args: argparse.Namespace, app: App, entries: list[Entry[ModelSpec]], kind: str
+) -> int:
+    """Check everything first (file name, size, models), then render and save."""
+    from ..contact_sheet import check_target, load_photo, render_sheet, sample_photo, save_sheet
+
+    check_target(args.contact_sheet, overwrite=args.overwrite)
+    if not MIN_CELL <= args.size <= MAX_CELL:
+        raise UsageError(
+            f"--size must be between {MIN_CELL} and {MAX_CELL} pixels, got {args.size}"
+        )
+    if not entries:
+        raise NotFoundError(
+            f"no {model_noun(kind, count=2)} installed: nothing to put on a contact sheet",
+            hint=TRAIN_OR_IMPORT,
+        )
+    photo = load_photo(args.photo, args.size) if args.photo else sample_photo(args.size)
+    cells, failed = _sheet_cells(args, app, entries, photo, kind)
+    written = save_sheet(render_sheet(cells, args.size), args.contact_sheet)
+    verb = "styled" if kind == "style" else "upscaled"
+    app.ui.success(f"wrote {written} ({len(entries) - failed} {verb}, {failed} failed)")
+    return int(ExitCode.FAILURES if failed else ExitCode.OK)
+
+
+def _sheet_cells(
+    args: argparse.Namespace, app: App, entries: list[Entry[ModelSpec]], photo: Image, kind: str
+) -> tuple[list[Cell], int]:
+    """The original, then each model's cell (upscalers by scale, each scale after its
+    bicubic baseline); a model that fails is reported and gets a failed cell."""
+    from ..contact_sheet import Cell, bicubic, shrink, stylize
     from ..filters import RuntimeOptions
 
-    sheet_format(args.contact_sheet)
-    if args.size < 32 or args.size > 2048:
-        raise UsageError("--size must be between 32 and 2048 pixels")
-    if not entries:
-        app.ui.warn("no style models installed: the sheet shows the photo only")
-    photo = load_photo(args.photo, args.size) if args.photo else sample_photo(args.size)
-    cells, failed = [Cell("original", photo)], 0
+    cells, failed, baselines = [Cell("original", photo)], 0, set[int]()
     runtime = RuntimeOptions(device=args.device)
-    hook = app.plugins.hook.select_device
-    for entry in entries:
-        app.ui.info(f"stylizing with {entry.qualified_name} ...")
+    for entry in sorted(entries, key=lambda e: (e.item.scale, e.qualified_name)):
+        source, scale = photo, entry.item.scale
+        if kind == "sr":
+            if scale not in baselines:
+                cells.append(Cell(f"bicubic x{scale}", bicubic(photo, scale)))
+                baselines.add(scale)
+            source = shrink(photo, scale)
+        app.ui.info(
+            f"{'stylizing' if kind == 'style' else 'upscaling'} with {entry.qualified_name} ..."
+        )
         try:
-            image = stylize(app.catalog, entry.qualified_name, photo, runtime,
-                            warn=app.ui.warn, select_device=hook)  # fmt: skip
-        except StylepipeError as exc:  # reported; the other styles still make the sheet
+            image = stylize(
+                app.catalog, entry.qualified_name, source, runtime, warn=app.ui.warn,
+                select_device=app.plugins.hook.select_device,
+                filter_name="style" if kind == "style" else "upscale",
+            )  # fmt: skip
+        except StylepipeError as exc:  # reported; the other models still make the sheet
             app.ui.error(exc)
             image, failed = None, failed + 1
         cells.append(Cell(entry.qualified_name, image))
-    written = save_sheet(render_sheet(cells, args.size), args.contact_sheet)
-    app.ui.success(f"wrote {written} ({len(cells) - 1 - failed} styled, {failed} failed)")
-    return int(ExitCode.FAILURES if failed else ExitCode.OK)
+    return cells, failed
