@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import PluginWarning, StylepackError
 from .models import ModelKind, ModelSpec
 from .stylepacks import iter_packs
+from .wording import a_model, model_noun
 
 
 def scan_pack_folder(
@@ -38,8 +39,8 @@ def scan_pack_folder(
             problems.append(f"skipped style pack {where}: {found.weights.name} is missing")
         elif kind is not None and found.manifest["kind"] != kind:
             problems.append(
-                f"skipped style pack {where}: a {found.manifest['kind']} model "
-                f"in a folder of {kind} models"
+                f"skipped style pack {where}: {a_model(found.manifest['kind'])} "
+                f"in a folder of {model_noun(kind, count=2)}"
             )
         elif found.name in seen:
             problems.append(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import StylepackError, UsageError
 from .models import Architecture, ModelSpec
 from .registry import Registry
+from .wording import a_model
 
 if TYPE_CHECKING:
     import torch
@@ -274,7 +275,8 @@ def build_network(manifest: Mapping[str, Any], architectures: Registry[Architect
         ) from None
     if arch.kind != manifest["kind"]:
         raise StylepackError(
-            f"architecture {arch_id!r} is a {arch.kind} network, not {manifest['kind']}"
+            f"architecture {arch_id!r} makes {a_model(arch.kind)}, not "
+            f"{a_model(str(manifest['kind']))}"
         )
     params = {**arch.default_params, **manifest["arch_params"]}  # as models.load_model does
     try:

@@ -528,3 +528,13 @@ def test_a_plugin_select_device_hook_decides_the_device() -> None:
     ctx.runtime.device = "tpu"  # neither the plugin nor the built-in knows it
     with pytest.raises(UsageError, match="unknown device 'tpu'"):
         open_model(ctx, spec_for(pack))
+
+
+def test_kinds_are_named_in_words_when_a_pack_is_in_the_wrong_folder(tmp_path: Path) -> None:
+    write_sr_pack(tmp_path, name="sharp")
+    specs, problems = scan_pack_folder(tmp_path, kind="style")
+    assert specs == []
+    assert problems == [
+        f"skipped style pack {tmp_path / 'sharp'}: a super-resolution model in a folder "
+        "of style models"
+    ]

@@ -264,3 +264,22 @@ def test_uninstall_removes_a_broken_pack_and_checks_every_name_first(capsys) -> 
 def test_uninstall_refuses_what_is_not_a_plugin(name: str, message: str, capsys) -> None:
     assert cli("uninstall", name) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_kind_the_architecture_does_not_make_is_refused_in_words(tmp_path: Path) -> None:
+    from sharing_helpers import tiny_state
+
+    from stylepipe.stylepacks import write_pack
+
+    manifest = {
+        "name": "odd",
+        "kind": "sr",
+        "architecture": "johnson-style",
+        "arch_params": {"width": 4, "n_residual": 1},
+        "input_range": 1.0,
+        "scale": 1,
+    }
+    archive = export_stylepack(write_pack(tmp_path / "odd", manifest, tiny_state()), tmp_path / "o")
+    message = "architecture 'johnson-style' makes a style model, not a super-resolution model"
+    with pytest.raises(InvalidPackError, match=message):
+        install_stylepack(archive, tmp_path / "plugins", builtin_catalog())

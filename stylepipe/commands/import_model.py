@@ -28,6 +28,7 @@ from ..models import Architecture, load_state_dict
 from ..paths import user_plugin_dir
 from ..statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
 from ..stylepacks import Pack, check_name, sha256_file, write_pack
+from ..wording import model_noun
 
 if TYPE_CHECKING:
     import torch
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace, app: App) -> int:
         )
     m = pack.manifest
     app.ui.success(
-        f"imported {args.file} as {m['kind']} model {pack.name!r} "
+        f"imported {args.file} as {model_noun(m['kind'])} {pack.name!r} "
         f"({m['architecture']} {_params(m['arch_params'])}) into {pack.path}"
     )
     app.ui.info(f"input range {m['input_range']:g}, from {m['origin']['input_range_from']}")
