@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 from sharing_helpers import (
     cli,
+    jpeg_bytes,
     make_pack,
     wide_terminal,  # noqa: F401 (an autouse fixture)
 )
@@ -65,7 +66,9 @@ def test_names_with_dots_and_dashes_are_normalized(tmp_path: Path) -> None:
 
 
 def test_wheel_follows_the_spec(pack, tmp_path: Path) -> None:
-    result = build_package(pack, package_info(pack, version="1.2.0"), tmp_path / "dist")
+    preview = jpeg_bytes((5, 6, 7))
+    info = package_info(pack, version="1.2.0")
+    result = build_package(pack, info, tmp_path / "dist", preview=preview)
     members = wheel_members(result.wheel)
     dist_info = "stylepipe_style_tiny-1.2.0.dist-info"
     assert sorted(members) == sorted(
@@ -74,8 +77,12 @@ def test_wheel_follows_the_spec(pack, tmp_path: Path) -> None:
         + [f"{dist_info}/top_level.txt", f"{dist_info}/RECORD"]
     )
     assert list(members)[-1] == f"{dist_info}/RECORD"
-    for name in (MANIFEST, WEIGHTS, "preview.jpg"):
+    for name in (WEIGHTS, "style.jpg"):
         assert members[f"{MODULE}/{name}"] == (pack.path / name).read_bytes()
+    assert members[f"{MODULE}/preview.jpg"] == preview  # the given one, never the pack's own
+    manifest = json.loads(members[f"{MODULE}/{MANIFEST}"])
+    assert manifest["training"]["style_image"] == "starry.jpg"  # no folder of the trainer's
+    assert manifest["files"]["preview.jpg"] == hashlib.sha256(preview).hexdigest()
     wheel = Parser().parsestr(members[f"{dist_info}/WHEEL"].decode())
     assert (wheel["Wheel-Version"], wheel["Root-Is-Purelib"], wheel["Tag"]) == (
         "1.0",
@@ -123,7 +130,7 @@ def test_metadata_cannot_be_forged_through_newlines(pack, tmp_path: Path) -> Non
 
 def test_source_tree_and_sdist(pack, tmp_path: Path) -> None:
     info = package_info(pack, description='quote " and \\ and ünïcode')
-    result = build_package(pack, info, tmp_path)
+    result = build_package(pack, info, tmp_path, preview=jpeg_bytes())
     pyproject = tomllib.loads((result.source_tree / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "stylepipe-style-tiny"
     assert pyproject["project"]["description"] == 'quote " and \\ and ünïcode'
