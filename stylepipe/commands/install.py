@@ -12,7 +12,6 @@ found (as simonw/llm does). Which names may go to pip is decided first
 from __future__ import annotations
 
 import argparse
-import difflib
 import functools
 import importlib.metadata
 import importlib.util
@@ -21,7 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from .. import install_record
@@ -30,13 +29,12 @@ from ..errors import ExitCode, NotFoundError, StylepipeError, UsageError
 from ..models import ModelSpec
 from ..paths import user_plugin_dir
 from ..pip_install import Installed, PipRunner, install_target, removal_plan
-from ..pip_targets import PipTarget, pip_target
+from ..pip_targets import pip_target
 from ..plugins import ENTRY_POINT_GROUP
 from ..registry import Entry
 from ..stylepacks import LOCAL_PLUGIN, NAME_RE
 from ..wording import model_noun
-
-Confirm = Callable[[str], bool]
+from ._consent import Confirm, check_consent, terminal_confirm
 
 PACK_SUFFIX = ".stylepack"
 
@@ -125,8 +123,8 @@ def run_install(
     packages += [pip_target(path, editable=True) for path in args.editable]
     if not packs and not packages:
         raise UsageError("nothing to install", hint="give a .stylepack file or a package name")
-    asking = confirm if confirm is not None else _terminal_confirm(app)
-    _check_consent(app, [t for t in packages if t.needs_consent], args.pip, asking)
+    asking = confirm if confirm is not None else terminal_confirm(app)
+    check_consent(app, [t for t in packages if t.needs_consent], args.pip, asking)
     status = ExitCode.OK
     for target in packs:
         try:
@@ -159,62 +157,6 @@ def _install_pack(app: App, path: Path, *, force: bool) -> None:
     if result.shadows:
         app.ui.warn(f"{', '.join(result.shadows)} share the name; use the qualified name {name}")
     app.ui.info(f"use it: stylepipe run PHOTOS -o OUT --filter {use}:model={name}")
-
-
-def _check_consent(
-    app: App, targets: list[PipTarget], allowed: bool, confirm: Confirm | None
-) -> None:
-    """Refuse, before anything is installed, packages not named like plugins unless
-    ``--pip`` was given or the user says yes at the prompt."""
-    if not targets or allowed:
-        return
-    for target in targets:
-        question = (
-            f"{target.text!r} is not a .stylepack file or a stylepipe plugin package "
-            "(stylepipe-NAME). Install it from PyPI anyway?"
-        )
-        if confirm is not None and confirm(question):
-            continue
-        raise UsageError(
-            f"{target.text!r} is not a .stylepack file or a stylepipe plugin package; "
-            "nothing was installed",
-            hint=_consent_hint(app, target.text),
-        )
-
-
-def _consent_hint(app: App, text: str) -> str:
-    """Did you mean a pack file here or an installed model? Else how to go on."""
-    files = {p.name[: -len(PACK_SUFFIX)]: p.name for p in Path.cwd().glob(f"*{PACK_SUFFIX}")}
-    close = difflib.get_close_matches(text, list(files), n=1, cutoff=0.75)
-    if close:
-        return f"did you mean the file {files[close[0]]}? (stylepipe install {files[close[0]]})"
-    try:
-        models = sorted({e.name for e in app.catalog.models})
-    except StylepipeError:
-        models = []
-    close = difflib.get_close_matches(text, models, n=1, cutoff=0.75)
-    if close:
-        return f"did you mean the model {close[0]!r}? It is installed already"
-    return (
-        f"plugin packages are named stylepipe-NAME (e.g. stylepipe-style-{text}); add "
-        "--pip to install another package from PyPI (it is removed again if it holds no "
-        "stylepipe plugin)"
-    )
-
-
-def _terminal_confirm(app: App) -> Confirm | None:
-    """A yes/no prompt on the terminal, or None when stdin is not one."""
-    if not sys.stdin.isatty():
-        return None
-
-    def ask(question: str) -> bool:
-        try:
-            answer = app.ui.err.input(f"{question} [y/N] ", markup=False)
-        except EOFError:
-            return False
-        return answer.strip().lower() in ("y", "yes")
-
-    return ask
 
 
 def _pip_flags(args: argparse.Namespace) -> list[str]:
