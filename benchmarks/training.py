@@ -11,6 +11,13 @@ alternating rounds so that a change in the machine's load hits both alike; the l
 average is printed because the CPU may be shared.
 
     .venv/bin/python benchmarks/training.py [--steps 3] [--rounds 2] [--threads N] [--compile]
+    .venv/bin/python benchmarks/training.py --bundled [--compile] [--bf16]
+
+``--bundled`` measures the bundled styles' own setup instead: width-16 network, the
+partial ImageNet VGG19 (conv1_1..conv3_4; random weights of that shape when the shared
+file is absent: the speed is the same), its six style layers, 256 px, batch 4, in
+NCHW and channels-last layouts, and the whole step with photo decoding from
+``../shared/assets/training_photos`` with and without decoding threads.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from stylepipe_sr.network import SRNet
 from stylepipe_style.network import TransformerNet
+from stylepipe_training.data import PhotoBatches, random_square_crop, scan_photos
 from stylepipe_training.degrade import make_lowres
 from stylepipe_training.loop import Runtime, Trainer
 from stylepipe_training.losses import SRCriterion, StyleCriterion, gram_matrix
@@ -34,6 +43,8 @@ from stylepipe_training.vgg import LossNetwork, random_vgg16
 
 from stylepipe.devices import cpu_has_fast_bf16
 
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_4")
 BATCH = 4
 STYLE_SIZE, SR_SIZE = 256, 288
 Step = Callable[[], None]
@@ -113,6 +124,73 @@ def sr_trainer(lossnet: LossNetwork, runtime: Runtime) -> Trainer:
     )
 
 
+def vgg19_partial() -> LossNetwork:
+    """The bundled styles' loss network: the shared file, or its shape at random."""
+    from stylepipe_training import vgg
+    from stylepipe_training.vgg_weights import read_weights
+
+    path = REPO / ".." / "shared" / "assets" / "loss_networks" / "vgg19-imagenet-conv1-3"
+    if (path / "weights.safetensors").is_file():
+        return read_weights(path / "weights.safetensors", "caffe").build("target")
+    layout = vgg.LAYOUTS["vgg19"]
+    features = layout.build(3)
+    state = {k: torch.randn(v.shape) * 0.05 for k, v in features.state_dict().items()}
+    return vgg.pretrained(
+        layout, state, blocks=3, convention="caffe", layer_scaling="target", info={}
+    )
+
+
+def bundled_trainer(lossnet: LossNetwork, style: torch.Tensor, runtime: Runtime) -> Trainer:
+    torch.manual_seed(0)
+    layers = dict.fromkeys(BUNDLED_LAYERS, 1 / len(BUNDLED_LAYERS))
+    with runtime.autocast():
+        crit = StyleCriterion(
+            lossnet, style, content_weight=1, style_weight=100, tv_weight=10, style_layers=layers
+        )
+    return StyleTrainer(
+        TransformerNet(16, 5), crit, runtime, lr=1e-3, preview=torch.rand(1, 3, 64, 64)
+    )
+
+
+def with_photos(trainer: Trainer, workers: int) -> Step:
+    """A whole step as training runs it: the next batch of decoded, cropped photos."""
+    photos = scan_photos(REPO / ".." / "shared" / "assets" / "training_photos")
+    batches = PhotoBatches(
+        photos, random_square_crop(STYLE_SIZE), batch_size=BATCH, seed=0, workers=workers
+    )
+    counter = iter(range(10**9))
+
+    def step() -> None:
+        trainer.train_step(batches.batch(next(counter)))
+
+    return step
+
+
+def bundled(args: argparse.Namespace) -> None:
+    """The bundled styles' step in the layouts and precisions asked for."""
+    lossnet = vgg19_partial()
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.rand(BATCH, 3, STYLE_SIZE, STYLE_SIZE, generator=generator)
+    style = torch.rand(1, 3, 384, 384, generator=generator)
+    variants = {
+        "plain fp32": Runtime(precision="fp32", channels_last=False),
+        "fp32 channels-last": Runtime(precision="fp32"),
+    }
+    if args.bf16:
+        variants["bf16 channels-last"] = Runtime(precision="bf16")
+    if args.compile:
+        variants["fp32 + torch.compile"] = Runtime(precision="fp32", compile=True)
+    configs = {n: ours(bundled_trainer(lossnet, style, rt), batch) for n, rt in variants.items()}
+    if (REPO / ".." / "shared" / "assets" / "training_photos").is_dir():
+        for workers in (0, 2):
+            trainer = bundled_trainer(lossnet, style, Runtime(precision="fp32"))
+            configs[f"fp32 + photos, {workers} decode threads"] = with_photos(trainer, workers)
+    report(
+        f"bundled style step at {STYLE_SIZE}x{STYLE_SIZE}, width 16, VGG19 to relu3_4",
+        measure(configs, args.steps, args.rounds),
+    )
+
+
 def measure(configs: dict[str, Step], steps: int, rounds: int) -> dict[str, float]:
     """Median seconds per step of each configuration, rounds interleaved."""
     for step in configs.values():
@@ -141,9 +219,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--only", choices=("style", "sr"), help="one benchmark only")
+    parser.add_argument("--bundled", action="store_true", help="the bundled styles' step")
+    parser.add_argument("--bf16", action="store_true", help="with --bundled: also bf16")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.bundled:
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+            f"before: {os.getloadavg()[0]:.2f}"
+        )
+        bundled(args)
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        return
     precision = "bf16" if cpu_has_fast_bf16() else "fp32"
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
