@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from stylepipe import LoadedModel, ModelSpec, load_model
-from stylepipe.devices import cpu_has_fast_bf16, resolve_precision
+from stylepipe.models.devices import cpu_has_fast_bf16, resolve_precision
 from stylepipe.plugins import Catalog, load_plugins
 
 CASES = {

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylepipe.models import TilingPolicy
+from stylepipe.tiling.policy import TilingPolicy
 
 ASSET = (
     Path(__file__).resolve().parents[2] / "shared/assets/fast_style_reference/engstrom_udnie_ckpt"

@@ -123,7 +123,7 @@ def _case_function(case: dict):  # noqa: ANN202  (benchmark helper)
     """``run(pixels) -> output array`` for a case."""
     from stylepipe_style import tiling_policy
 
-    from stylepipe.tiling import ArraySink, ArraySource, run_tiled, run_tiled_stream
+    from stylepipe.tiling.run import ArraySink, ArraySource, run_tiled, run_tiled_stream
 
     kind, policy = case["kind"], tiling_policy(width=32, n_residual=5)
     dtype = torch.bfloat16 if case["dtype"] == "bf16" else None

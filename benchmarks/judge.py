@@ -111,9 +111,9 @@ def open_models(names: list[str], device: str) -> list[Opened]:
     registered twice: the models home's copy, as ``benchmarks/quality.py`` does)."""
     from stylepipe.errors import StylepipeError
     from stylepipe.filters import FilterContext, RuntimeOptions
-    from stylepipe.models import open_model
+    from stylepipe.models.loading import open_model
+    from stylepipe.packs.format import LOCAL_PLUGIN, read_pack
     from stylepipe.plugins import Catalog, load_plugins
-    from stylepipe.stylepacks import LOCAL_PLUGIN, read_pack
 
     catalog = Catalog.build(load_plugins())
     ctx = FilterContext(RuntimeOptions(device=device, precision="fp32", tile=0), catalog)
@@ -141,7 +141,7 @@ def open_models(names: list[str], device: str) -> list[Opened]:
 
 def stylize(style: Any, photo: torch.Tensor) -> torch.Tensor:
     """The ``style`` filter's output for ``(1, 3, H, W)`` in [0, 1]."""
-    from stylepipe.frame import Frame
+    from stylepipe.imaging.frame import Frame
 
     pixels = np.ascontiguousarray(photo[0].permute(1, 2, 0).numpy(), np.float32)
     out = style.apply(Frame(pixels=pixels)).pixels

@@ -19,7 +19,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engstrom_reference import POLICY, load_engstrom  # noqa: E402
 
-from stylepipe.tiling import run_tiled  # noqa: E402
+from stylepipe.tiling.run import run_tiled
 
 PHOTO = (
     Path(__file__).resolve().parents[2]

@@ -40,9 +40,9 @@ import quality_sr as srq  # noqa: E402
 import quality_style as styleq  # noqa: E402
 
 from stylepipe.errors import ModelError, NotFoundError, StylepipeError  # noqa: E402
-from stylepipe.models import load_model  # noqa: E402
+from stylepipe.models.loading import load_model
+from stylepipe.packs.format import LOCAL_PLUGIN
 from stylepipe.plugins import Catalog, load_plugins  # noqa: E402
-from stylepipe.stylepacks import LOCAL_PLUGIN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "assets"

@@ -30,7 +30,7 @@ from stylepipe_training.evaluate import bicubic_upscale, quantize
 from stylepipe_training.images import open_rgb, to_tensor
 from stylepipe_training.metrics import rgb_to_y, shave, y_metrics
 
-from stylepipe.models import LoadedModel
+from stylepipe.models.loading import LoadedModel
 
 PROTOCOLS = ("gaussian-bicubic", "bicubic")
 SCORES = ("psnr", "ssim", "sharpness", "grid")

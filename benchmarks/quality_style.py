@@ -27,8 +27,9 @@ from stylepipe_training.style import load_style_image
 from stylepipe_training.vgg import LossNetwork
 
 from stylepipe.errors import ModelError
-from stylepipe.models import LoadedModel, ModelSpec
-from stylepipe.stylepacks import sha256_file
+from stylepipe.models.loading import LoadedModel
+from stylepipe.models.spec import ModelSpec
+from stylepipe.models.weights import sha256_file
 
 TERMS = ("content", "style", "tv", "total")
 Losses = dict[str, float]

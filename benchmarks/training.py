@@ -41,7 +41,7 @@ from stylepipe_training.sr import SRTrainer
 from stylepipe_training.style import StyleTrainer
 from stylepipe_training.vgg import LossNetwork, random_vgg16
 
-from stylepipe.devices import cpu_has_fast_bf16
+from stylepipe.models.devices import cpu_has_fast_bf16
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_4")

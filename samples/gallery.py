@@ -21,7 +21,7 @@ from PIL import Image
 
 from stylepipe.app import App
 from stylepipe.cli import main
-from stylepipe.models import ModelSpec
+from stylepipe.models.spec import ModelSpec
 from stylepipe.plugins import load_plugins
 
 HERE = Path(__file__).resolve().parent

@@ -1,7 +1,10 @@
 """stylepipe: batch neural image filters as pluggy plugins.
 
 This module is the public API for plugins: hook markers, the filter base class and its
-parameter helpers, model and architecture types, the frame type and the errors.
+parameter helpers, model and architecture types, model lookup and loading, pack folders,
+tiling types, the frame type and the errors. ``__all__`` is what a third-party plugin
+may rely on; everything else (``stylepipe.engine.batch``, ``.imaging``, ``.models``,
+``.tiling``, ``.packs``, ``.commands``) is internal and may change.
 
 The names are imported when first used (PEP 562), so that ``import stylepipe.cli``
 costs next to nothing and the command line handles a Ctrl-C from its first moments.
@@ -13,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .errors import (
+    from stylepipe.errors import (
         DeviceError,
         ExitCode,
         ImageReadError,
@@ -28,23 +31,33 @@ if TYPE_CHECKING:
         StylepipeError,
         UsageError,
     )
-    from .filters import Filter, FilterContext, FilterParams, ParamSpec, RuntimeOptions, param
-    from .frame import Frame, ImageMetadata
-    from .hookspecs import hookimpl
-    from .models import (
-        Architecture,
-        LoadedModel,
-        ModelSpec,
-        TilingPolicy,
-        load_model,
-        load_state_dict,
+    from stylepipe.filters import (
+        Filter,
+        FilterContext,
+        FilterParams,
+        ParamSpec,
+        RuntimeOptions,
+        param,
     )
-    from .stylepacks import Pack, read_pack
+    from stylepipe.hookspecs import hookimpl
+    from stylepipe.imaging.frame import Frame, ImageMetadata
+    from stylepipe.models.loading import LoadedModel, load_model, open_model, pick_model
+    from stylepipe.models.spec import Architecture, ModelSpec
+    from stylepipe.models.weights import load_state_dict, sha256_file
+    from stylepipe.packs.folders import register_pack_folder
+    from stylepipe.packs.format import Pack, read_pack
+    from stylepipe.paths import user_plugin_dir
+    from stylepipe.plugins import Catalog
+    from stylepipe.registry import Entry
+    from stylepipe.tiling.plan import TileSegment
+    from stylepipe.tiling.policy import TilingPolicy
 
     __version__: str
 
+#: Where each public name lives. Plugins import these names from ``stylepipe`` only;
+#: the modules behind them may move between releases.
 _SOURCES = {
-    ".errors": (
+    "stylepipe.errors": (
         "DeviceError",
         "ExitCode",
         "ImageReadError",
@@ -59,24 +72,34 @@ _SOURCES = {
         "StylepipeError",
         "UsageError",
     ),
-    ".filters": ("Filter", "FilterContext", "FilterParams", "ParamSpec", "RuntimeOptions", "param"),
-    ".frame": ("Frame", "ImageMetadata"),
-    ".hookspecs": ("hookimpl",),
-    ".models": (
-        "Architecture",
-        "LoadedModel",
-        "ModelSpec",
-        "TilingPolicy",
-        "load_model",
-        "load_state_dict",
+    "stylepipe.filters": (
+        "Filter",
+        "FilterContext",
+        "FilterParams",
+        "ParamSpec",
+        "RuntimeOptions",
+        "param",
     ),
-    ".stylepacks": ("Pack", "read_pack"),
+    "stylepipe.hookspecs": ("hookimpl",),
+    "stylepipe.imaging.frame": ("Frame", "ImageMetadata"),
+    "stylepipe.models.loading": ("LoadedModel", "load_model", "open_model", "pick_model"),
+    "stylepipe.models.spec": ("Architecture", "ModelSpec"),
+    "stylepipe.models.weights": ("load_state_dict", "sha256_file"),
+    "stylepipe.packs.folders": ("register_pack_folder",),
+    "stylepipe.packs.format": ("Pack", "read_pack"),
+    "stylepipe.paths": ("user_plugin_dir",),
+    "stylepipe.plugins": ("Catalog",),
+    "stylepipe.registry": ("Entry",),
+    "stylepipe.tiling.policy": ("TilingPolicy",),
+    "stylepipe.tiling.plan": ("TileSegment",),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
 __all__ = [
     "Architecture",
+    "Catalog",
     "DeviceError",
+    "Entry",
     "ExitCode",
     "Filter",
     "FilterContext",
@@ -98,14 +121,20 @@ __all__ = [
     "RuntimeOptions",
     "StylepackError",
     "StylepipeError",
+    "TileSegment",
     "TilingPolicy",
     "UsageError",
     "__version__",
     "hookimpl",
     "load_model",
     "load_state_dict",
+    "open_model",
     "param",
+    "pick_model",
     "read_pack",
+    "register_pack_folder",
+    "sha256_file",
+    "user_plugin_dir",
 ]
 
 
@@ -114,7 +143,7 @@ def __getattr__(name: str) -> Any:
     if name == "__version__":
         value: Any = _version()
     elif name in _MODULE_OF:
-        value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+        value = getattr(importlib.import_module(_MODULE_OF[name]), name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

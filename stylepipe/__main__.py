@@ -1,5 +1,5 @@
 """``python -m stylepipe``."""
 
-from .cli import entry
+from stylepipe.cli import entry
 
 entry()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .plugins import Catalog, Plugins
-from .ui import UI
+from stylepipe.plugins import Catalog, Plugins
+from stylepipe.ui import UI
 
 
 @dataclass

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
+from stylepipe.hookspecs import hookimpl
 
 
 @hookimpl(trylast=True)
 def select_device(requested: str) -> Any:
     """cuda > mps > cpu for ``auto``; otherwise the named device, checked."""
-    from .devices import resolve_device
+    from stylepipe.models.devices import resolve_device
 
     return resolve_device(requested)

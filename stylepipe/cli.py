@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .app import App
-    from .ui import UI
+    from stylepipe.app import App
+    from stylepipe.ui import UI
 
 INTERRUPTED = 130  # ExitCode.INTERRUPTED, without importing it before it is needed
 USAGE = 2  # ExitCode.USAGE
@@ -32,7 +32,7 @@ examples:
 
 
 def build_parser(app: App) -> argparse.ArgumentParser:
-    from . import __version__
+    from stylepipe import __version__
 
     parser = argparse.ArgumentParser(
         prog="stylepipe",
@@ -80,7 +80,7 @@ def unrecognized(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None, *, ui: UI | None = None) -> int:
     """Run the command line in-process and return the exit code."""
-    from .ui import UI
+    from stylepipe.ui import UI
 
     ui = ui or UI()
     try:
@@ -92,9 +92,9 @@ def main(argv: Sequence[str] | None = None, *, ui: UI | None = None) -> int:
 
 def _main(argv: Sequence[str] | None, ui: UI) -> int:
     """Load the plugins, parse ``argv`` and run the command; errors become exit codes."""
-    from .app import App
-    from .errors import StylepipeError
-    from .plugins import load_plugins
+    from stylepipe.app import App
+    from stylepipe.errors import StylepipeError
+    from stylepipe.plugins import load_plugins
 
     try:
         plugins = load_plugins()

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import ParamError
+from stylepipe.errors import ParamError
 
 if TYPE_CHECKING:
-    from .filters import Filter
+    from stylepipe.filters import Filter
 
 FORM_HINT = (
     "write NAME:key=value,key=value; a bare value sets the main parameter "

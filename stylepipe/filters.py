@@ -28,11 +28,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import ParamError, ParamErrors
-from .frame import Frame
+from stylepipe.errors import ParamError, ParamErrors
+from stylepipe.imaging.frame import Frame
 
 if TYPE_CHECKING:
-    from .plugins import Catalog
+    from stylepipe.plugins import Catalog
 
 _SCALARS = (int, float, str, bool)
 _EXPECTED = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
@@ -254,7 +254,7 @@ class FilterContext:
     (models, architectures) and a way to warn the user without printing.
     ``select_device`` turns ``runtime.device`` into a ``torch.device``: the engine passes
     the ``select_device`` hook caller (``hook(requested=...)``); ``None`` uses the
-    built-in rule (:func:`stylepipe.devices.resolve_device`)."""
+    built-in rule (:func:`stylepipe.models.devices.resolve_device`)."""
 
     runtime: RuntimeOptions
     catalog: Catalog

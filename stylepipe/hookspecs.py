@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .engine import BatchJob, BatchSummary, ItemResult, WorkItem
-    from .filters import Filter
-    from .models import Architecture, ModelSpec
+    from stylepipe.engine.job import BatchJob, BatchSummary, ItemResult, WorkItem
+    from stylepipe.filters import Filter
+    from stylepipe.models.spec import Architecture, ModelSpec
 
 hookspec = pluggy.HookspecMarker("stylepipe")
 hookimpl = pluggy.HookimplMarker("stylepipe")

@@ -19,7 +19,7 @@ one :class:`~stylepipe.errors.PipelineErrors` listing each. A pipeline file look
     [output]                          # optional
     format = "jpeg"                   # png, jpeg (jpg), webp, tiff (tif); default: the input's
     quality = 90
-    name = "{stem}_{filter}{ext}"     # also {model} and {scale}, see stylepipe.naming
+    name = "{stem}_{filter}{ext}"     # also {model} and {scale}, see stylepipe.engine.naming
 
     [runtime]                         # optional
     device = "auto"
@@ -42,13 +42,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
-from .filter_specs import parse_filter_spec, spec_params, split_filter_spec
-from .filters import Filter, FilterParams, RuntimeOptions, param, parse_params
-from .naming import TEMPLATE_FIELDS, check_fields_supplied, check_name_template, join_fields
+from stylepipe.engine.naming import (
+    TEMPLATE_FIELDS,
+    check_fields_supplied,
+    check_name_template,
+    join_fields,
+)
+from stylepipe.errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
+from stylepipe.filter_specs import parse_filter_spec, spec_params, split_filter_spec
+from stylepipe.filters import Filter, FilterParams, RuntimeOptions, param, parse_params
 
 if TYPE_CHECKING:
-    from .plugins import Catalog
+    from stylepipe.plugins import Catalog
 
 __all__ = [
     "TEMPLATE_FIELDS",
@@ -67,7 +72,7 @@ __all__ = [
 
 DeviceCheck = Callable[[str], object]
 """Checks a device name as ``run`` would use it; raises :class:`DeviceError` if unusable
-(see :func:`stylepipe.devices.check_device`)."""
+(see :func:`stylepipe.models.devices.check_device`)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class Step:
 class OutputOptions:
     """``[output]``: format (png, jpeg, webp, tiff; None keeps the input's), JPEG/WebP
     quality, PNG compression level and the output name template (fields: see
-    :mod:`stylepipe.naming`)."""
+    :mod:`stylepipe.engine.naming`)."""
 
     format: str | None = None
     quality: int = 92

@@ -21,11 +21,11 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, PluginWarning, StylepipeError
-from .filters import Filter
-from .models import Architecture, ModelSpec
-from .registry import Registry
+from stylepipe import hookspecs
+from stylepipe.errors import PluginError, PluginWarning, StylepipeError
+from stylepipe.filters import Filter
+from stylepipe.models.spec import Architecture, ModelSpec
+from stylepipe.registry import Registry
 
 ENTRY_POINT_GROUP = "stylepipe"
 LOAD_ENV = "STYLEPIPE_LOAD_PLUGINS"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .errors import DuplicateError, NotFoundError, UsageError
+from stylepipe.errors import DuplicateError, NotFoundError, UsageError
 
 T = TypeVar("T")
 

@@ -25,12 +25,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .errors import StylepipeError
+from stylepipe.errors import StylepipeError
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from .engine import BatchSummary
+    from stylepipe.engine.job import BatchSummary
 
 
 NO_WRAP_WIDTH = 10_000

@@ -12,10 +12,10 @@ from stylepipe_sr.network import SRNet
 from stylepipe_style.network import TransformerNet
 
 from stylepipe.filters import FilterContext, RuntimeOptions
-from stylepipe.frame import Frame
+from stylepipe.imaging.frame import Frame
+from stylepipe.packs.format import Pack, write_pack
 from stylepipe.paths import user_plugin_dir
 from stylepipe.plugins import Catalog, load_plugins
-from stylepipe.stylepacks import Pack, write_pack
 
 STYLE_ARCH = "johnson-style"
 SR_ARCH = "johnson-sr"

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from stylepipe.highdepth import encode_png16, encode_tiff16
+from stylepipe.imaging.highdepth import encode_png16, encode_tiff16
 
 Size = tuple[int, int]
 SIZES: tuple[Size, ...] = ((1, 1), (1, 23), (23, 1), (17, 9), (64, 48))

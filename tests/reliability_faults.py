@@ -24,7 +24,7 @@ def _inject(fault: str, after: int) -> None:
     import errno
 
     import stylepipe.atomic as atomic
-    import stylepipe.image_write as image_write
+    import stylepipe.imaging.write as image_write
 
     real_write, real_mkstemp = image_write.atomic_write, atomic.tempfile.mkstemp
     count = [0]

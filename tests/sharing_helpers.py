@@ -17,8 +17,8 @@ from PIL import Image
 from stylepipe_style import build
 
 from stylepipe.cli import main
+from stylepipe.packs.format import MANIFEST, Pack, write_pack
 from stylepipe.plugins import Catalog, load_plugins
-from stylepipe.stylepacks import MANIFEST, Pack, write_pack
 
 TINY = {"width": 4, "n_residual": 1}
 

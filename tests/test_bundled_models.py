@@ -20,13 +20,7 @@ from model_helpers import gradient, tiny_sr_net, tiny_style_net
 from PIL import Image
 
 from stylepipe.cli import main as cli_main
-from stylepipe.stylepacks import (
-    MANIFEST,
-    WEIGHTS,
-    load_pack_weights,
-    read_pack,
-    write_pack,
-)
+from stylepipe.packs.format import MANIFEST, WEIGHTS, load_pack_weights, read_pack, write_pack
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_DIRS = {

@@ -211,8 +211,8 @@ def test_sigint_stops_cleanly_and_skip_existing_completes(tmp_path: Path) -> Non
 
 
 def test_16bit_rgb_png_stays_16bit_through_a_batch(tmp_path: Path) -> None:
-    from stylepipe.highdepth import encode_png16
-    from stylepipe.image_io import read_image
+    from stylepipe.imaging.highdepth import encode_png16
+    from stylepipe.imaging.read import read_image
 
     samples = np.random.default_rng(5).integers(0, 65536, (8, 10, 3), dtype=np.uint16)
     (tmp_path / "in").mkdir()

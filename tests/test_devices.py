@@ -1,4 +1,4 @@
-"""Device and precision choice (stylepipe.devices)."""
+"""Device and precision choice (stylepipe.models.devices)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylepipe import DeviceError, devices
-from stylepipe.devices import (
+from stylepipe import DeviceError
+from stylepipe.models import devices
+from stylepipe.models.devices import (
     autocast_dtype,
     choose_device,
     cpu_has_fast_bf16,

@@ -14,14 +14,8 @@ from PIL import Image
 
 from stylepipe import Filter, FilterContext, FilterParams, Frame, StylepipeError, hookimpl, param
 from stylepipe.app import App
-from stylepipe.engine import (
-    BatchOptions,
-    BatchSummary,
-    ItemResult,
-    WorkItem,
-    plan_batch,
-    run_batch,
-)
+from stylepipe.engine.batch import plan_batch, run_batch
+from stylepipe.engine.job import BatchOptions, BatchSummary, ItemResult, WorkItem
 from stylepipe.errors import ExitCode, UsageError
 from stylepipe.pipeline import OutputOptions, Pipeline, Step
 from stylepipe.plugins import load_plugins

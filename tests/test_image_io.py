@@ -12,9 +12,9 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from stylepipe.errors import ImageReadError, UsageError
-from stylepipe.frame import Frame, ImageMetadata
-from stylepipe.image_io import DEFAULT_MAX_PIXELS, normalize_format, pixel_limit, read_image
-from stylepipe.image_write import SaveOptions, encode_image, write_image
+from stylepipe.imaging.frame import Frame, ImageMetadata
+from stylepipe.imaging.read import DEFAULT_MAX_PIXELS, normalize_format, pixel_limit, read_image
+from stylepipe.imaging.write import SaveOptions, encode_image, write_image
 
 RNG = np.random.default_rng(7)
 MAKE = ExifTags.Base.Make
@@ -37,7 +37,7 @@ def exif_bytes(orientation: int | None, make: str = "stylepipe-test") -> bytes:
     return exif.tobytes()
 
 
-# --- independent 16-bit PNG helpers (no code shared with stylepipe.highdepth) -----------
+# --- independent 16-bit PNG helpers (no code shared with stylepipe.imaging.highdepth) -----------
 
 
 def png16_bytes(samples: np.ndarray) -> bytes:

@@ -16,9 +16,10 @@ from stylepipe_style.filter import StyleFilter
 from stylepipe_style.network import TransformerNet
 
 from stylepipe.cli import main
-from stylepipe.inference import pad_to_fit
+from stylepipe.models.descriptor import pad_to_fit
+from stylepipe.models.weights import sha256_file
+from stylepipe.packs.format import read_pack
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepacks import read_pack, sha256_file
 from stylepipe.ui import UI
 
 

@@ -27,10 +27,10 @@ from sharing_helpers import (
 )
 
 from stylepipe.errors import InvalidPackError
+from stylepipe.packs.archive import export_stylepack, install_stylepack
+from stylepipe.packs.format import MANIFEST, WEIGHTS
+from stylepipe.packs.validate import ArchiveLimits
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepack_archive import export_stylepack, install_stylepack
-from stylepipe.stylepack_checks import ArchiveLimits
-from stylepipe.stylepacks import MANIFEST, WEIGHTS
 
 pytestmark = pytest.mark.reliability
 

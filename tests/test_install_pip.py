@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 from sharing_helpers import make_pack
 
-from stylepipe import install_record
 from stylepipe.app import App
 from stylepipe.cli import build_parser
 from stylepipe.commands.install import run_install, run_uninstall
 from stylepipe.errors import StylepipeError, UsageError
+from stylepipe.packs import install_record
+from stylepipe.packs.pip_install import removal_plan
+from stylepipe.packs.pip_targets import canonical_name, pip_target
 from stylepipe.paths import user_plugin_dir
-from stylepipe.pip_install import removal_plan
-from stylepipe.pip_targets import canonical_name, pip_target
 from stylepipe.plugins import load_plugins
 from stylepipe.ui import UI
 
@@ -316,7 +316,7 @@ def plain_wheel(folder: Path, name: str = "notaplugin", version: str = "1.0") ->
 
 @pytest.mark.slow
 def test_real_pip_undoes_a_local_wheel_without_a_plugin(tmp_path: Path) -> None:
-    from test_package import make_venv, stylepipe_in
+    from test_packs_wheel import make_venv, stylepipe_in
 
     wheel = plain_wheel(tmp_path)
     python, home = make_venv(tmp_path / "venv"), tmp_path / "home"

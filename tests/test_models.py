@@ -30,12 +30,13 @@ from torch import nn
 from stylepipe import Architecture, ModelError, ModelSpec, NotFoundError, UsageError
 from stylepipe.app import App
 from stylepipe.errors import PluginWarning
-from stylepipe.inference import pad_to_fit
-from stylepipe.models import LoadedModel, TilingPolicy, load_model, open_model, pick_model
-from stylepipe.packfolders import scan_pack_folder
+from stylepipe.models.descriptor import pad_to_fit
+from stylepipe.models.loading import LoadedModel, load_model, open_model, pick_model
+from stylepipe.models.statedict import fold_batch_norms
+from stylepipe.packs.folders import scan_pack_folder
 from stylepipe.paths import user_plugin_dir
 from stylepipe.plugins import load_plugins
-from stylepipe.statedict import fold_batch_norms
+from stylepipe.tiling.policy import TilingPolicy
 from stylepipe.ui import UI
 
 SIZES = [(1, 1), (7, 3), (3, 7), (5, 5), (13, 17), (8, 8), (24, 20)]
@@ -459,7 +460,7 @@ def test_the_cli_app_shows_pack_warnings_on_stderr() -> None:
 
 
 def test_registration_warnings_are_python_warnings_for_library_users(tmp_path: Path) -> None:
-    from stylepipe.packfolders import register_pack_folder
+    from stylepipe.packs.folders import register_pack_folder
 
     (tmp_path / "bad").mkdir()
     registered: list[ModelSpec] = []

@@ -16,10 +16,10 @@ from sharing_helpers import (
     wide_terminal,  # noqa: F401 (an autouse fixture)
 )
 
-from stylepipe.commands.models_cmd import training_summary
-from stylepipe.contact_sheet import GAP, LABEL_HEIGHT, sample_photo
+from stylepipe.commands.models import training_summary
+from stylepipe.models.contact_sheet import GAP, LABEL_HEIGHT, sample_photo
+from stylepipe.packs.format import WEIGHTS
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepacks import WEIGHTS
 from stylepipe.ui import UI
 
 

@@ -467,7 +467,7 @@ def test_batch_event_hooks_fire_in_order(tmp_path: Path, fail_on: str | None) ->
     from PIL import Image
 
     from stylepipe.app import App
-    from stylepipe.engine import run_batch
+    from stylepipe.engine.batch import run_batch
     from stylepipe.ui import UI
 
     inputs = tmp_path / "in"

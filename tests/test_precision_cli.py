@@ -21,9 +21,9 @@ from model_helpers import gradient, tiny_sr_net, tiny_style_net, write_sr_pack, 
 from PIL import Image
 
 from stylepipe.cli import main
-from stylepipe.devices import cpu_has_fast_bf16
+from stylepipe.models.devices import cpu_has_fast_bf16
+from stylepipe.packs.format import write_pack
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepacks import write_pack
 from stylepipe.ui import UI
 
 WIDTH, HEIGHT = 45, 37  # odd: the style network pads to its multiple of 4
@@ -89,7 +89,7 @@ def levels(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_auto_is_bf16_on_this_cpu_when_it_has_native_bf16() -> None:
     # documents which path "auto" exercises below; on other CPUs auto is fp32
-    from stylepipe.devices import resolve_precision
+    from stylepipe.models.devices import resolve_precision
 
     expected = "bf16" if cpu_has_fast_bf16() else "fp32"
     assert resolve_precision("auto", torch.device("cpu")) == expected

@@ -14,9 +14,10 @@ import torch
 from model_helpers import gradient, tiny_style_net, write_sr_pack
 from PIL import Image
 
-from stylepipe.models import ModelSpec
+from stylepipe.models.spec import ModelSpec
+from stylepipe.models.weights import sha256_file
+from stylepipe.packs.format import write_pack
 from stylepipe.plugins import Catalog, load_plugins
-from stylepipe.stylepacks import sha256_file, write_pack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import quality  # noqa: E402

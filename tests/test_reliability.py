@@ -24,7 +24,8 @@ from reliability_checks import check_batch, read_report, reopens, snapshot, temp
 from reliability_corpus import build_corpus, pattern
 
 from stylepipe.atomic import atomic_write, temp_prefix
-from stylepipe.engine import BatchJob, BatchOptions, WorkItem, remove_stale_temps
+from stylepipe.engine.batch import remove_stale_temps
+from stylepipe.engine.job import BatchJob, BatchOptions, WorkItem
 from stylepipe.pipeline import Pipeline
 
 pytestmark = pytest.mark.reliability

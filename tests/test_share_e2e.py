@@ -17,10 +17,10 @@ from sharing_helpers import (
     wide_terminal,  # noqa: F401 (an autouse fixture)
 )
 
+from stylepipe.packs.format import read_pack
+from stylepipe.packs.previews import render_preview
+from stylepipe.packs.shared import public_manifest
 from stylepipe.paths import user_plugin_dir
-from stylepipe.previews import render_preview
-from stylepipe.shared_pack import public_manifest
-from stylepipe.stylepacks import read_pack
 
 
 def photos(folder: Path, count: int = 1, size: tuple[int, int] = (40, 36)) -> Path:

@@ -19,10 +19,10 @@ from sharing_helpers import (
     wide_terminal,  # noqa: F401 (an autouse fixture)
 )
 
+from stylepipe.packs.format import MANIFEST, WEIGHTS, read_pack
+from stylepipe.packs.previews import render_preview
+from stylepipe.packs.shared import path_name, public_manifest
 from stylepipe.paths import user_plugin_dir
-from stylepipe.previews import render_preview
-from stylepipe.shared_pack import path_name, public_manifest
-from stylepipe.stylepacks import MANIFEST, WEIGHTS, read_pack
 
 BUNDLED = Path(__file__).resolve().parent.parent / "plugins" / "stylepipe_style" / "models"
 
@@ -137,7 +137,7 @@ def test_an_existing_file_is_refused_before_the_preview_is_made(
 
 
 def test_a_given_preview_replaces_the_packs_own(tmp_path: Path) -> None:
-    from stylepipe.stylepack_archive import export_stylepack
+    from stylepipe.packs.archive import export_stylepack
 
     pack = make_pack(tmp_path / "src")
     mine = jpeg_bytes((9, 9, 9))

@@ -20,11 +20,11 @@ from sharing_helpers import (
 )
 
 from stylepipe.errors import InvalidPackError, StylepackError, UsageError
-from stylepipe.models import ModelSpec
+from stylepipe.models.spec import ModelSpec
+from stylepipe.packs.archive import COMMENT, export_stylepack, install_stylepack
+from stylepipe.packs.format import MANIFEST, WEIGHTS, read_pack
+from stylepipe.packs.validate import read_stylepack_manifest
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepack_archive import COMMENT, export_stylepack, install_stylepack
-from stylepipe.stylepack_checks import read_stylepack_manifest
-from stylepipe.stylepacks import MANIFEST, WEIGHTS, read_pack
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_export_refuses_a_modified_pack(pack, tmp_path: Path) -> None:
 def test_export_refuses_files_outside_the_allow_list(tmp_path: Path) -> None:
     from sharing_helpers import tiny_state
 
-    from stylepipe.stylepacks import write_pack
+    from stylepipe.packs.format import write_pack
 
     manifest = {
         "name": "odd",
@@ -187,7 +187,7 @@ def sr_pack(root: Path, *, manifest_scale: int = 4):
     import torch
     from stylepipe_sr import build as build_sr
 
-    from stylepipe.stylepacks import write_pack
+    from stylepipe.packs.format import write_pack
 
     torch.manual_seed(0)
     params = {"scale": 4, "width": 4, "n_residual": 1}
@@ -269,7 +269,7 @@ def test_uninstall_refuses_what_is_not_a_plugin(name: str, message: str, capsys)
 def test_a_kind_the_architecture_does_not_make_is_refused_in_words(tmp_path: Path) -> None:
     from sharing_helpers import tiny_state
 
-    from stylepipe.stylepacks import write_pack
+    from stylepipe.packs.format import write_pack
 
     manifest = {
         "name": "odd",

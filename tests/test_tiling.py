@@ -1,4 +1,4 @@
-"""Tiled inference equals full-frame inference (stylepipe.tiling), for the real network
+"""Tiled inference equals full-frame inference (stylepipe.tiling.run), for the real network
 classes at tiny widths with random weights, on a non-square odd-sized image."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from stylepipe_style import tiling_policy as style_policy
 from stylepipe_style.network import TransformerNet
 from torch import nn
 
-import stylepipe.tilejob as tilejob
-import stylepipe.tiling as tiling
+import stylepipe.tiling.job as tilejob
+import stylepipe.tiling.run as tiling
 from stylepipe.errors import ModelError, TileOutOfMemory, UsageError
-from stylepipe.models import TilingPolicy
-from stylepipe.tileplan import plan_tiles
-from stylepipe.tiling import ArraySink, ArraySource, run_tiled, run_tiled_stream
+from stylepipe.tiling.plan import plan_tiles
+from stylepipe.tiling.policy import TilingPolicy
+from stylepipe.tiling.run import ArraySink, ArraySource, run_tiled, run_tiled_stream
 
 CPU = torch.device("cpu")
 H, W = 53, 75  # odd and not square
@@ -144,7 +144,7 @@ def test_without_the_halo_tiles_are_not_exact(kind: str) -> None:
 def _receptive_radius(net: nn.Module, size: int, scale: int, phases: int) -> float:
     """Farthest reach (input pixels) of a one-pixel change, with instance-norm statistics
     frozen at the unperturbed image's (tiles share them): float64, every stride phase."""
-    from stylepipe.globalnorm import GlobalNorm
+    from stylepipe.tiling.globalnorm import GlobalNorm
 
     net = net.double().eval()
     x = torch.rand(
@@ -306,7 +306,7 @@ def test_approx_mode_uses_the_statistics_of_a_downscaled_copy(monkeypatch) -> No
     by the statistics the network has on the 2x2-box-filtered copy (and not the exact
     output: on tiny random networks the difference is large, see the benchmark for the
     error on real photos)."""
-    from stylepipe.globalnorm import GlobalNorm
+    from stylepipe.tiling.globalnorm import GlobalNorm
 
     monkeypatch.setattr(tilejob, "APPROX_SIDE", 40)
     net, policy = _net("style")
@@ -413,7 +413,7 @@ def test_bf16_autocast_tiles_agree_with_the_bf16_full_frame() -> None:
 
 
 def test_cpu_reduced_precision_runs_a_cached_weight_cast_copy() -> None:
-    from stylepipe.tilesweep import Runner
+    from stylepipe.tiling.sweep import Runner
 
     net, _ = _net("style")
     a = Runner(net, CPU, torch.bfloat16)
@@ -440,7 +440,7 @@ def test_array_sink_crops_scales_clamps_and_rounds() -> None:
 
 
 def test_merged_tile_moments_equal_whole_image_moments() -> None:
-    from stylepipe.globalnorm import Moments
+    from stylepipe.tiling.globalnorm import Moments
 
     g = torch.Generator().manual_seed(3)
     x = 1000 + torch.randn(1, 5, 40, 30, generator=g, dtype=torch.float64)  # large mean

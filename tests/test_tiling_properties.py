@@ -1,4 +1,4 @@
-"""Property tests of the tile planner and blend weights (stylepipe.tileplan)."""
+"""Property tests of the tile planner and blend weights (stylepipe.tiling.plan)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stylepipe.tileplan import align_up, axis_weights, plan_axis, plan_tiles, tile_weights
+from stylepipe.tiling.plan import align_up, axis_weights, plan_axis, plan_tiles, tile_weights
 
 
 @st.composite

@@ -39,8 +39,7 @@ from PIL import Image
 from stylepipe_training.images import open_rgb
 
 from stylepipe.errors import StylepackError, StylepipeError, UsageError
-from stylepipe.plugins import Catalog, load_plugins
-from stylepipe.stylepacks import (
+from stylepipe.packs.format import (
     MANIFEST,
     Pack,
     build_network,
@@ -51,6 +50,7 @@ from stylepipe.stylepacks import (
     shareable_files,
     write_pack,
 )
+from stylepipe.plugins import Catalog, load_plugins
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # however this script is loaded
 from bundle_provenance import REPO, portable_path, provenance  # noqa: E402

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from stylepipe.errors import StylepackError
-from stylepipe.stylepacks import Pack, sha256_file
+from stylepipe.models.weights import sha256_file
+from stylepipe.packs.format import Pack
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_PHOTOS = REPO / "samples" / "photos"

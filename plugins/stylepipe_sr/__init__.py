@@ -15,9 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stylepipe import Architecture, Filter, ModelSpec, hookimpl
-from stylepipe.models import TilingPolicy
-from stylepipe.packfolders import register_pack_folder
+from stylepipe import Architecture, Filter, ModelSpec, TilingPolicy, hookimpl, register_pack_folder
 
 from .filter import UpscaleFilter
 

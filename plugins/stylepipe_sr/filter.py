@@ -17,16 +17,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylepipe import Filter, FilterContext, FilterParams, Frame, ParamError, param
-from stylepipe.models import LoadedModel, open_model, pick_model
+from stylepipe import (
+    Filter,
+    FilterContext,
+    FilterParams,
+    Frame,
+    LoadedModel,
+    ParamError,
+    open_model,
+    param,
+    pick_model,
+)
 
 from .histogram import match_histograms
 from .outscale import resize_lanczos
 
 if TYPE_CHECKING:
-    from stylepipe import ModelSpec
-    from stylepipe.plugins import Catalog
-    from stylepipe.registry import Entry
+    from stylepipe import Catalog, Entry, ModelSpec
 
 BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_sr": its models/ are the defaults
 DEFAULT_SCALE = 4

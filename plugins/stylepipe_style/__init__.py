@@ -16,9 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylepipe import Architecture, Filter, ModelSpec, hookimpl
-from stylepipe.models import TilingPolicy
-from stylepipe.packfolders import register_pack_folder
+from stylepipe import Architecture, Filter, ModelSpec, TilingPolicy, hookimpl, register_pack_folder
 
 from .filter import StyleFilter
 

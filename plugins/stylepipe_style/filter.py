@@ -19,13 +19,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stylepipe import Filter, FilterContext, FilterParams, Frame, ParamError, param
-from stylepipe.models import LoadedModel, open_model, pick_model
+from stylepipe import (
+    Filter,
+    FilterContext,
+    FilterParams,
+    Frame,
+    LoadedModel,
+    ParamError,
+    open_model,
+    param,
+    pick_model,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from stylepipe.plugins import Catalog
+    from stylepipe import Catalog
 
 BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ are the default
 MIN_WORK_SIZE = 16

@@ -120,11 +120,11 @@ class TransformerNet(nn.Module):
         """The network as encoder, residual blocks and decoder for tiled inference, which
         can then keep the stride-4 trunk (8 values per input pixel at the paper's width)
         on the host instead of recomputing the encoder for the whole-image statistics of
-        every later instance-norm layer (see :class:`stylepipe.tiling.TileSegment`).
+        every later instance-norm layer (see :class:`stylepipe.TileSegment`).
         Halos are receptive-field radii in each segment's input pixels: 9x9 + 3x3/2 +
         3x3/2 reach 7 image pixels (8 on the stride grid); a block's two 3x3 convs 2
         trunk pixels; the decoder's two nearest-x2 + 3x3 stages and 9x9 stay within 3."""
-        from stylepipe.tiling import TileSegment
+        from stylepipe import TileSegment
 
         w3 = 4 * self.width
         encoder = nn.ModuleList([self.conv1, self.in1, self.conv2, self.in2, self.conv3, self.in3])

@@ -8,18 +8,18 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from ..hookspecs import hookimpl
+from stylepipe.hookspecs import hookimpl
 
 COMMAND_MODULES: tuple[str, ...] = (
     "check",
     "run",
-    "filters_cmd",
+    "filters",
     "import_model",
-    "plugins_cmd",
+    "plugins",
     "export",
     "install",
     "package",
-    "models_cmd",
+    "models",
 )
 
 

@@ -1,5 +1,5 @@
 """Asking before ``stylepipe install`` hands pip a name that is not a stylepipe plugin's
-(see :mod:`stylepipe.pip_targets`): ``--pip``, a yes at a terminal prompt, or a refusal
+(see :mod:`stylepipe.packs.pip_targets`): ``--pip``, a yes at a terminal prompt, or a refusal
 that says what was probably meant."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..app import App
-from ..errors import StylepipeError, UsageError
-from ..pip_targets import PipTarget
+from stylepipe.app import App
+from stylepipe.errors import StylepipeError, UsageError
+from stylepipe.packs.pip_targets import PipTarget
 
 Confirm = Callable[[str], bool]
 PACK_SUFFIX = ".stylepack"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..app import App
-from ..errors import NotFoundError, StylepipeError, UsageError
-from ..models import ModelSpec
-from ..paths import user_plugin_dir
-from ..registry import Entry
-from ..stylepacks import MANIFEST, NAME_RE, Pack, read_pack
+from stylepipe.app import App
+from stylepipe.errors import NotFoundError, StylepipeError, UsageError
+from stylepipe.models.spec import ModelSpec
+from stylepipe.packs.format import MANIFEST, NAME_RE, Pack, read_pack
+from stylepipe.paths import user_plugin_dir
+from stylepipe.registry import Entry
 
 
 def resolve_pack(app: App, name: str) -> tuple[Pack, Entry[ModelSpec] | None]:
@@ -52,7 +52,7 @@ def pack_of(entry: Entry[ModelSpec]) -> Pack:
 def shared_preview(app: App, pack: Pack) -> bytes | None:
     """The preview a shared pack carries: the shipped sample photo through its model.
     None, with a warning, when the model cannot make one (the pack is shared without)."""
-    from ..previews import render_preview
+    from stylepipe.packs.previews import render_preview
 
     app.ui.info(f"making the preview: the sample photo through {pack.name} ...")
     try:
@@ -64,7 +64,7 @@ def shared_preview(app: App, pack: Pack) -> bytes | None:
 
 def report_privacy(app: App, pack: Pack, preview: bytes | None) -> None:
     """Say what sharing left out: folder names in the manifest, the pack's own preview."""
-    from ..shared_pack import public_manifest
+    from stylepipe.packs.shared import public_manifest
 
     scrubbed = public_manifest(pack.manifest)[1]
     if scrubbed:

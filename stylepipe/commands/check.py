@@ -6,10 +6,10 @@ import argparse
 import functools
 from pathlib import Path
 
-from ..app import App
-from ..devices import check_device
-from ..errors import ExitCode, PipelineError
-from ..pipeline import describe_pipeline, load_pipeline
+from stylepipe.app import App
+from stylepipe.errors import ExitCode, PipelineError
+from stylepipe.models.devices import check_device
+from stylepipe.pipeline import describe_pipeline, load_pipeline
 
 EPILOG = """\
 examples:

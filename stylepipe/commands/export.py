@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..app import App
-from ..errors import ExitCode
+from stylepipe.app import App
+from stylepipe.errors import ExitCode
 
 EPILOG = """\
 examples:
@@ -48,9 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, app: App) -> int:
     """Export the pack and say where it went."""
-    from ..errors import UsageError
-    from ..stylepack_archive import SUFFIX, export_stylepack
-    from ._packref import report_privacy, resolve_pack, shared_preview
+    from stylepipe.commands._packref import report_privacy, resolve_pack, shared_preview
+    from stylepipe.errors import UsageError
+    from stylepipe.packs.archive import SUFFIX, export_stylepack
 
     pack, _ = resolve_pack(app, args.name)
     out: Path = args.output or Path(pack.name + SUFFIX)

@@ -5,11 +5,11 @@ The checkpoint is read as data only (safetensors, or a torch file with
 ``weights_only=True``), recognised by the ``detect`` of a registered architecture (the
 built-in ``johnson-style`` knows pytorch/examples ``fast_neural_style`` checkpoints and
 infers their width and number of residual blocks), cleaned (stale instance-norm running
-statistics dropped, batch norms folded; see :mod:`stylepipe.statedict`), checked against
+statistics dropped, batch norms folded; see :mod:`stylepipe.models.statedict`), checked against
 the network key by key, and written as a pack whose manifest records where it came from
 (file name and sha256), the value range it expects, and the given licence and author.
 The value range is that of stylepipe's own weights when the file is recognisably theirs,
-and is always tried on the sample photo first (see :mod:`stylepipe.import_checks`).
+and is always tried on the sample photo first (see :mod:`stylepipe.packs.imports`).
 """
 
 from __future__ import annotations
@@ -21,19 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..app import App
-from ..errors import ExitCode, ModelError, StylepackError, UsageError
-from ..import_checks import RangeChoice, choose_input_range, known_input_range, probe_problem
-from ..models import Architecture, load_state_dict
-from ..paths import user_plugin_dir
-from ..statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
-from ..stylepacks import Pack, check_name, sha256_file, write_pack
-from ..wording import model_noun
+from stylepipe.app import App
+from stylepipe.errors import ExitCode, ModelError, StylepackError, UsageError
+from stylepipe.models.spec import Architecture
+from stylepipe.models.statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
+from stylepipe.models.weights import load_state_dict, sha256_file
+from stylepipe.packs.format import Pack, check_name, write_pack
+from stylepipe.packs.imports import (
+    RangeChoice,
+    choose_input_range,
+    known_input_range,
+    probe_problem,
+)
+from stylepipe.paths import user_plugin_dir
+from stylepipe.wording import model_noun
 
 if TYPE_CHECKING:
     import torch
 
-    from ..plugins import Catalog
+    from stylepipe.plugins import Catalog
 
 EPILOG = """\
 examples:

@@ -1,12 +1,12 @@
 """``stylepipe install`` and ``stylepipe uninstall``.
 
 A ``.stylepack`` file is data: it is checked completely, then unpacked into the user
-plugin dir (see :mod:`stylepipe.stylepack_archive`). Anything else is a Python package
+plugin dir (see :mod:`stylepipe.packs.archive`). Anything else is a Python package
 (a PyPI name, a wheel, a folder) and goes to pip, run as ``sys.executable -m pip`` so
 that it lands in the environment stylepipe itself runs in, where its entry points are
 found (as simonw/llm does). Which names may go to pip is decided first
-(:mod:`stylepipe.pip_targets`); an install that brings no plugin is undone, and
-``uninstall`` removes what ``install`` added (:mod:`stylepipe.pip_install`).
+(:mod:`stylepipe.packs.pip_targets`); an install that brings no plugin is undone, and
+``uninstall`` removes what ``install`` added (:mod:`stylepipe.packs.pip_install`).
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import install_record
-from ..app import App
-from ..errors import ExitCode, NotFoundError, StylepipeError, UsageError
-from ..models import ModelSpec
-from ..paths import user_plugin_dir
-from ..pip_install import Installed, PipRunner, install_target, removal_plan
-from ..pip_targets import pip_target
-from ..plugins import ENTRY_POINT_GROUP
-from ..registry import Entry
-from ..stylepacks import LOCAL_PLUGIN, NAME_RE
-from ..wording import model_noun
-from ._consent import Confirm, check_consent, terminal_confirm
+from stylepipe.app import App
+from stylepipe.commands._consent import Confirm, check_consent, terminal_confirm
+from stylepipe.errors import ExitCode, NotFoundError, StylepipeError, UsageError
+from stylepipe.models.spec import ModelSpec
+from stylepipe.packs import install_record
+from stylepipe.packs.format import LOCAL_PLUGIN, NAME_RE
+from stylepipe.packs.pip_install import Installed, PipRunner, install_target, removal_plan
+from stylepipe.packs.pip_targets import pip_target
+from stylepipe.paths import user_plugin_dir
+from stylepipe.plugins import ENTRY_POINT_GROUP
+from stylepipe.registry import Entry
+from stylepipe.wording import model_noun
 
 PACK_SUFFIX = ".stylepack"
 
@@ -145,7 +145,7 @@ def run_install(
 
 
 def _install_pack(app: App, path: Path, *, force: bool) -> None:
-    from ..stylepack_archive import install_stylepack
+    from stylepipe.packs.archive import install_stylepack
 
     app.ui.info(f"checking {path} ...")
     result = install_stylepack(path, user_plugin_dir(), app.catalog, force=force)
@@ -220,7 +220,8 @@ def run_pip(app: App, pip_args: Sequence[str]) -> int:
 def run_uninstall(args: argparse.Namespace, app: App, *, pip: PipRunner | None = None) -> int:
     """Work out what each name means first (so a typo changes nothing), then remove:
     pack folders, and plugin packages with what their install added (see
-    :func:`stylepipe.pip_install.removal_plan`). ``pip`` runs pip (default: :func:`run_pip`)."""
+    :func:`stylepipe.packs.pip_install.removal_plan`). ``pip`` runs pip (default:
+    :func:`run_pip`)."""
     plans = [_plan(app, name) for name in args.names]
     dists = []
     for name, (kind, target) in zip(args.names, plans, strict=True):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..app import App
-from ..errors import ExitCode
+from stylepipe.app import App
+from stylepipe.errors import ExitCode
 
 EPILOG = """\
 examples:
@@ -48,8 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, app: App) -> int:
     """Build the package files and say how to install them."""
-    from ..packaging import build_package, package_info
-    from ._packref import report_privacy, resolve_pack, shared_preview
+    from stylepipe.commands._packref import report_privacy, resolve_pack, shared_preview
+    from stylepipe.packs.wheel import build_package, package_info
 
     pack, _ = resolve_pack(app, args.name)
     info = package_info(

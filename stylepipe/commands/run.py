@@ -8,12 +8,12 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..app import App
-from ..errors import UsageError
-from ..image_io import DEFAULT_MAX_PIXELS
+from stylepipe.app import App
+from stylepipe.errors import UsageError
+from stylepipe.imaging.read import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from stylepipe.pipeline import Pipeline
 
 EPILOG = f"""\
 examples:
@@ -140,8 +140,9 @@ def _non_negative(text: str) -> int:
 
 def run(args: argparse.Namespace, app: App) -> int:
     """Build the pipeline, run the batch, show the summary; returns the exit status."""
-    from ..engine import BatchOptions, execute, plan_batch
-    from ..report import batch_report, write_report
+    from stylepipe.engine.batch import execute, plan_batch
+    from stylepipe.engine.job import BatchOptions
+    from stylepipe.engine.report import batch_report, write_report
 
     if args.quiet:
         app.ui.quiet = True
@@ -165,8 +166,8 @@ def run(args: argparse.Namespace, app: App) -> int:
 
 
 def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
-    from ..devices import check_device
-    from ..pipeline import load_pipeline, pipeline_from_filter_specs, with_overrides
+    from stylepipe.models.devices import check_device
+    from stylepipe.pipeline import load_pipeline, pipeline_from_filter_specs, with_overrides
 
     if (args.pipeline is None) == (not args.filters):
         raise UsageError(

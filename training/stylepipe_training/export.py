@@ -15,8 +15,8 @@ from PIL import Image
 
 import stylepipe
 from stylepipe.errors import StylepackError, UsageError
+from stylepipe.packs.format import Pack, check_name, read_pack, write_pack
 from stylepipe.paths import user_plugin_dir
-from stylepipe.stylepacks import Pack, check_name, read_pack, write_pack
 
 from .config import RunConfig
 from .history import LossHistory

@@ -11,8 +11,9 @@ from typing import Any
 
 from stylepipe.app import App
 from stylepipe.errors import ExitCode, UsageError
-from stylepipe.models import load_model, pick_model
-from stylepipe.stylepacks import Pack, sha256_file
+from stylepipe.models.loading import load_model, pick_model
+from stylepipe.models.weights import sha256_file
+from stylepipe.packs.format import Pack
 
 from .config import RunConfig, SRConfig, StyleConfig
 from .data import PhotoSet, scan_photos

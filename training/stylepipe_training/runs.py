@@ -19,10 +19,10 @@ from typing import Any
 import torch
 
 from stylepipe.app import App
-from stylepipe.devices import choose_device, cpu_has_fast_bf16
 from stylepipe.errors import DeviceError, StylepackError, UsageError
+from stylepipe.models.devices import choose_device, cpu_has_fast_bf16
+from stylepipe.packs.format import check_name
 from stylepipe.paths import user_data_dir
-from stylepipe.stylepacks import check_name
 
 from .checkpoint import find_checkpoint, load_checkpoint
 from .config import RunConfig, new_config, resumed_config

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from stylepipe.errors import ModelError
-from stylepipe.models import load_state_dict
+from stylepipe.models.weights import load_state_dict
 
 from .vgg import CONVENTIONS, LAYOUTS, MAX_BLOCKS, MIN_BLOCKS, LossNetwork, VGGLayout, pretrained
 

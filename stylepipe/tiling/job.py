@@ -1,0 +1,178 @@
+"""One attempt at tiled inference over a whole image, with one tile side.
+
+:func:`run_job` picks the strategy for the image (see :mod:`stylepipe.tiling.run` for the
+modes and their costs) and runs it with the sweeps of :mod:`stylepipe.tiling.sweep`:
+
+* one tile, or a network without instance norm: a plain sweep that writes the output;
+* ``mode="exact"`` with :class:`~stylepipe.tiling.plan.TileSegment` s whose activations fit
+  the job's ``cache_budget``: segment by segment, each one's statistics sweeps and then
+  its output kept on the host (in place for residual segments) for the next;
+* ``mode="exact"`` otherwise: streaming, one statistics sweep of the whole network per
+  instance-norm layer, then the output sweep;
+* ``mode="approx"``: the statistics of every layer from one pass over an area-downscaled
+  copy (longest side at most :data:`APPROX_SIDE` or the tile side, whichever is larger),
+  then the output sweep.
+
+Running out of memory is left to the caller, which retries with smaller tiles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import torch
+
+from stylepipe.errors import ModelError
+from stylepipe.tiling.globalnorm import GlobalNorm, untileable_layers
+from stylepipe.tiling.io import Sink, TensorSource, TileSource
+from stylepipe.tiling.plan import Tile, TileSegment, align_down, align_up, plan_tiles
+from stylepipe.tiling.sweep import Runner, Stage, measure, release_heap, write_sink, write_tensor
+
+if TYPE_CHECKING:
+    from stylepipe.tiling.policy import TilingPolicy
+
+__all__ = ["APPROX_SIDE", "TileJob", "downscale", "run_job"]
+
+APPROX_SIDE = 512
+"""Longest side of the downscaled copy that ``mode="approx"`` takes statistics from."""
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """One image: what to run, on what, and how."""
+
+    runner: Runner
+    source: TileSource
+    policy: TilingPolicy
+    sink: Sink
+    mode: str
+    overlap: int
+    cache_budget: float
+
+
+def run_job(job: TileJob, side: int) -> None:
+    """One try at the whole image with tiles of ``side`` input pixels."""
+    net, policy = job.runner.net, job.policy
+    whole = TileSegment(net, net, (policy.scale, 1), policy.multiple, policy.halo, 3)
+    tiles = _plan(whole, job.source.size, side, job.overlap)
+    norm = GlobalNorm(net)
+    with norm:
+        if len(tiles) == 1 or not norm.layers:
+            norm.mode = "local"  # one tile is the whole frame: plain instance norm
+        elif untileable_layers(net):
+            raise ModelError(
+                "the network has layers with whole-image state that tiles cannot share: "
+                + ", ".join(untileable_layers(net)),
+                hint="use a tile size no smaller than the image (--tile 0)",
+            )
+        elif job.mode == "approx":
+            _record_downscaled(job, norm, side)
+        else:
+            segments = _segments(job, side)
+            if segments is not None:
+                _run_segments(job, norm, segments)
+                return
+        stage = Stage(net, net, job.source, tiles, Fraction(policy.scale))
+        if norm.mode != "local":
+            measure(stage, norm, job.runner)
+        write_sink(stage, job.runner, job.source.size, job.sink)
+
+
+def _plan(seg: TileSegment, size: tuple[int, int], side: int, overlap: int) -> list[Tile]:
+    return plan_tiles(*size, side, halo=seg.halo, multiple=seg.multiple, overlap=overlap)
+
+
+def _segments(job: TileJob, side: int) -> list[tuple[TileSegment, int, bool]] | None:
+    """The network's segments with each one's tile side and whether it writes in place,
+    if it has segments and the activations kept between them fit ``cache_budget``."""
+    segments = getattr(job.runner.net, "tiling_segments", None)
+    if segments is None:
+        return None
+    itemsize = torch.empty((), dtype=job.runner.activation_dtype).element_size()
+    (h, w), rate = job.source.size, Fraction(1)
+    planned, held, peak = [], 0, 0
+    listed = segments()
+    for i, seg in enumerate(listed):
+        seg_side = align_down(int(side * rate), seg.multiple)
+        cores = _plan(seg, (h, w), seg_side, 0)
+        halo = align_up(seg.halo, seg.multiple)
+        in_place = seg.residual and held > 0 and halo <= _min_core(cores)
+        scale = Fraction(*seg.scale)
+        h, w, rate = int(h * scale), int(w * scale), rate * scale
+        to_sink = i + 1 == len(listed)
+        new = 0 if in_place or to_sink else seg.channels * h * w * itemsize
+        peak = max(peak, held + new)
+        held = held if in_place else new
+        planned.append((seg, seg_side, in_place))
+    return planned if peak <= job.cache_budget else None
+
+
+def _min_core(tiles: list[Tile]) -> int:
+    return min(min(t.ys.core[1] - t.ys.core[0], t.xs.core[1] - t.xs.core[0]) for t in tiles)
+
+
+def _run_segments(
+    job: TileJob, norm: GlobalNorm, segments: list[tuple[TileSegment, int, bool]]
+) -> None:
+    """Segment after segment: its statistics sweeps, then its output kept on the host
+    (in place for residual segments) for the next; the last one writes to the sink."""
+    source, size, rate = job.source, job.source.size, Fraction(1)
+    for i, (seg, seg_side, in_place) in enumerate(segments):
+        last = i + 1 == len(segments)
+        overlap = align_down(int(job.overlap * rate), seg.multiple) if last else 0
+        stage = Stage(
+            seg.forward,
+            seg.module,
+            source,
+            _plan(seg, size, seg_side, overlap),
+            Fraction(*seg.scale),
+        )
+        measure(stage, norm, job.runner)
+        if last:
+            write_sink(stage, job.runner, size, job.sink)
+            return
+        size = (stage.out(size[0]), stage.out(size[1]))
+        rate *= stage.scale
+        if in_place:
+            dst = source.image  # type: ignore[attr-defined]
+        else:
+            fmt = torch.channels_last if job.runner.channels_last else torch.contiguous_format
+            dst = torch.empty(
+                1, seg.channels, *size, dtype=job.runner.activation_dtype, memory_format=fmt
+            )
+        write_tensor(stage, job.runner, dst, align_up(seg.halo, seg.multiple) if in_place else 0)
+        release_heap()
+        source = TensorSource(dst)
+
+
+def _record_downscaled(job: TileJob, norm: GlobalNorm, side: int) -> None:
+    """Statistics of every layer from one pass over an area-downscaled copy."""
+    height, width = job.source.size
+    factor = max(1, math.ceil(max(height, width) / max(APPROX_SIDE, side)))
+    small = downscale(job.source, factor, job.policy.multiple)
+    norm.mode = "record"
+    try:
+        job.runner(job.runner.net, small)
+    finally:
+        norm.mode = "apply"
+
+
+def downscale(source: TileSource, factor: int, multiple: int = 1) -> torch.Tensor:
+    """Box-filter ``source`` by an integer ``factor``, a band of rows at a time; sides
+    cropped to multiples of ``multiple`` (the last pixels only, never more than needed)."""
+    height, width = source.size
+    if factor == 1:
+        return source.read(0, height, 0, width).float()
+    rows_out = height // factor
+    step = max(1, 4_000_000 // (3 * width * factor))  # output rows per band: ~48 MB read
+    bands = []
+    for r in range(0, rows_out, step):
+        stop = min(rows_out, r + step)
+        x = source.read(r * factor, stop * factor, 0, width // factor * factor).float()
+        bands.append(torch.nn.functional.avg_pool2d(x, factor))
+    small = torch.cat(bands, dim=2)
+    h, w = small.shape[2] // multiple * multiple, small.shape[3] // multiple * multiple
+    return small[:, :, : max(h, multiple), : max(w, multiple)]
