@@ -12,7 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import stylepipe_sr
+import stylepipe_style
 import torch
+from model_helpers import write_sr_pack, write_style_pack
 from PIL import Image
 from safetensors.torch import load_file
 from stylepipe_training.checkpoint import load_checkpoint
@@ -221,6 +224,51 @@ def test_refusals_before_any_training(style_image: Path, photos: Path) -> None:
         1,
     )
     assert code == 2 and "--pixel-weight" in err and "--loss feature" in err
+
+
+def test_a_name_a_bundled_model_has_is_refused_unless_forced(
+    style_image: Path,
+    photos: Path,
+    stylepipe_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18, bug 2: a style trained as `mosaic` beside the bundled `mosaic` made the
+    printed "try it" command fail ("ambiguous"). The clash is refused before the run
+    starts; with --force the model trains and the command printed uses its qualified
+    name, and works."""
+    bundled_style, bundled_sr = tmp_path / "bundled_style", tmp_path / "bundled_sr"
+    write_style_pack(bundled_style, "mosaic")
+    write_sr_pack(bundled_sr, "sr4")
+    monkeypatch.setattr(stylepipe_style, "BUNDLED_MODELS", bundled_style)
+    monkeypatch.setattr(stylepipe_sr, "BUNDLED_MODELS", bundled_sr)
+    for name, other in (("mosaic", "stylepipe_style/mosaic"), ("sr4", "stylepipe_sr/sr4")):
+        code, _, err = tiny_style(style_image, photos, name, "--iterations", 1)
+        assert code == 2, err
+        assert f"--name {name!r} is already the name of {other}" in err
+        assert f"my-{name}" in err and "--force" in err and f"stylepipe_local/{name}" in err
+        assert not (stylepipe_home / "runs" / name).exists()  # refused before the run began
+
+    code, _, err = tiny_style(style_image, photos, "mosaic", "--iterations", 1, "--force")
+    assert code == 0, err
+    assert "stylepipe_style/mosaic has the same name" in err
+    try_it = next(line for line in err.splitlines() if "try it:" in line)
+    spec = try_it.split("--filter ", 1)[1].strip()
+    assert spec == "style:model=stylepipe_local/mosaic"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.open(sorted(photos.glob("*.png"))[0]).save(inputs / "photo.png")
+    code, _, err = run("run", inputs, "-o", tmp_path / "out", "--filter", spec)
+    assert code == 0, err
+    assert (tmp_path / "out" / "photo.png").is_file()
+    code, _, err = run("run", inputs, "-o", tmp_path / "out2", "--filter", "style:mosaic")
+    assert code == 2 and "ambiguous" in err  # why the refusal exists
+
+    # a run resumed by its folder (no --name) is checked too, before any step
+    run_dir = stylepipe_home / "runs" / "mosaic"
+    code, _, err = run("train", "style", "--resume", run_dir, "--iterations", 2)
+    assert code == 2 and "already the name of stylepipe_style/mosaic" in err
+    assert load_checkpoint(run_dir / "checkpoint.pt", "style")["step"] == 1
 
 
 def test_imagenet_loss_network_from_a_weights_file(

@@ -7,7 +7,7 @@ import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torchvision
@@ -15,12 +15,15 @@ from PIL import Image
 
 import stylepipe
 from stylepipe.errors import StylepackError, UsageError
-from stylepipe.packs.format import Pack, check_name, read_pack, write_pack
+from stylepipe.packs.format import LOCAL_PLUGIN, Pack, check_name, read_pack, write_pack
 from stylepipe.paths import user_plugin_dir
 
 from .config import RunConfig
 from .history import LossHistory
 from .images import jpeg_bytes, open_rgb
+
+if TYPE_CHECKING:
+    from stylepipe.plugins import Catalog
 
 THUMBNAIL_SIDE = 256
 FINAL_WINDOW = 50  # the final loss is the mean of this many last steps
@@ -60,6 +63,37 @@ def check_installable(name: str, force: bool, run_id: str | None = None) -> bool
             hint="choose another --name, or pass --force to replace it when training ends",
         )
     return True
+
+
+def name_clashes(name: str, catalog: Catalog) -> tuple[str, ...]:
+    """Qualified names of the models other plugins (the bundled models, installed plugin
+    packages) register as ``name``, whatever their kind: a trained pack of that name
+    would make the short name ambiguous."""
+    return tuple(
+        entry.qualified_name
+        for entry in catalog.models
+        if entry.name == name and entry.source != LOCAL_PLUGIN
+    )
+
+
+def check_name_free(name: str, catalog: Catalog, force: bool) -> tuple[str, ...]:
+    """The clashes of :func:`name_clashes`; fails before training when there are some
+    and ``--force`` was not given. With ``--force`` the trained model is addressed by
+    its qualified name ``stylepipe_local/<name>`` (the short name stays ambiguous)."""
+    others = name_clashes(name, catalog)
+    if others and not force:
+        raise UsageError(
+            f"--name {name!r} is already the name of {', '.join(others)}; a model trained "
+            f"under it would make the name {name!r} ambiguous",
+            hint=f"choose another --name (such as my-{name}), or pass --force to train it "
+            f"anyway and address it as {LOCAL_PLUGIN}/{name}",
+        )
+    return others
+
+
+def qualified(name: str, clashes: tuple[str, ...]) -> str:
+    """How to address the installed pack ``name``: the short name unless it clashes."""
+    return f"{LOCAL_PLUGIN}/{name}" if clashes else name
 
 
 def versions() -> dict[str, str]:

@@ -17,7 +17,14 @@ from stylepipe.packs.format import Pack
 
 from .config import RunConfig, SRConfig, StyleConfig
 from .data import PhotoSet, scan_photos
-from .export import PackInfo, check_installable, install_pack, thumbnail
+from .export import (
+    PackInfo,
+    check_installable,
+    check_name_free,
+    install_pack,
+    qualified,
+    thumbnail,
+)
 from .images import jpeg_bytes, open_rgb
 from .loop import RunState, Runtime
 from .runs import (
@@ -32,6 +39,7 @@ from .runs import (
     resolve_auto_loss_net,
     run_loop,
     start_run,
+    valid_name,
 )
 from .sr import build_sr_trainer, sr_batches
 from .style import build_style_trainer, style_batches
@@ -56,9 +64,13 @@ def _setup(
     cls: type[RunConfig], args: argparse.Namespace, app: App, min_side: int
 ) -> tuple[dict[str, Any], RunConfig, Path, dict[str, Any] | None, PhotoSet, Runtime]:
     given = given_options(args)
+    force = bool(given.get("force"))
+    if given.get("name"):  # before start_run, which may discard a run (--restart)
+        check_name_free(valid_name(given["name"]), app.catalog, force)
     config, run_dir, data = start_run(cls, given, app)
+    given["clashes"] = check_name_free(config.name, app.catalog, force)
     run_id = (data or {}).get("extra", {}).get("run_id")
-    given["replace"] = check_installable(config.name, bool(given.get("force")), run_id)
+    given["replace"] = check_installable(config.name, force, run_id)
     photos = scan_photos(Path(config.data), min_side=min_side)
     report_photos(photos, app)
     if config.task == "style" or getattr(config, "loss", None) == "feature":
@@ -94,9 +106,15 @@ def _training_record(
     }
 
 
-def _finish(pack: Pack, app: App, example: str) -> int:
+def _finish(pack: Pack, app: App, use: str, clashes: tuple[str, ...]) -> int:
+    """Say where the pack went and how to run it: by its qualified name when another
+    plugin's model has the same name (``--force``), so that the command works."""
+    name = qualified(pack.name, clashes)
     app.ui.success(f"installed {pack.name!r} at {pack.path}")
-    app.ui.info(f"try it: {example}")
+    if clashes:
+        verb = "has" if len(clashes) == 1 else "have"
+        app.ui.warn(f"{', '.join(clashes)} {verb} the same name; use the qualified name {name}")
+    app.ui.info(f"try it: stylepipe run photos -o out --filter {use}:model={name}")
     return int(ExitCode.OK)
 
 
@@ -134,7 +152,7 @@ def train_style(args: argparse.Namespace, app: App) -> int:
         pictures={"style.jpg": thumbnail(style_path), "preview.jpg": jpeg_bytes(trainer.preview())},
         replace=bool(given["replace"]),
     )
-    return _finish(pack, app, f"stylepipe run photos -o out --filter style:model={pack.name}")
+    return _finish(pack, app, "style", given["clashes"])
 
 
 def train_sr(args: argparse.Namespace, app: App) -> int:
@@ -166,7 +184,7 @@ def train_sr(args: argparse.Namespace, app: App) -> int:
         pictures={"preview.jpg": jpeg_bytes(trainer.preview())},
         replace=bool(given["replace"]),
     )
-    return _finish(pack, app, f"stylepipe run photos -o out --filter upscale:model={pack.name}")
+    return _finish(pack, app, "upscale", given["clashes"])
 
 
 def _default_description(info: PackInfo, what: str) -> PackInfo:

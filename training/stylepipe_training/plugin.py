@@ -30,16 +30,22 @@ Runs live in <user data dir>/runs/NAME (--workdir to change): checkpoints every
 --checkpoint-every steps with a preview, losses.csv and losses.png. Ctrl-C (or SIGTERM)
 finishes the step, writes a checkpoint and exits with status 130. When the last step is
 done the model is installed as a style pack and usable by the `style` filter at once.
+A --name that a bundled or plugin model already has (mosaic, sr4, ...) is refused before
+training starts; --force trains it anyway, and the model is then addressed as
+stylepipe_local/NAME.
 """
 
 SR_EPILOG = """\
 examples:
-  stylepipe train sr --scale 4 --data photos/ --name sr4 --loss-net vgg16-random \\
+  stylepipe train sr --scale 4 --data photos/ --name my-x4 --loss-net vgg16-random \\
       --iterations 2000
-  stylepipe train sr --scale 4 --loss pixel --data photos/ --name sr4-pixel --iterations 2000
-  stylepipe train sr --resume --name sr4
-  stylepipe eval sr --model sr4 --data Set5/HR
-  stylepipe run photos -o big --filter upscale:model=sr4
+  stylepipe train sr --scale 4 --loss pixel --data photos/ --name my-x4-pixel --iterations 2000
+  stylepipe train sr --resume --name my-x4
+  stylepipe eval sr --model my-x4 --data Set5/HR
+  stylepipe run photos -o big --filter upscale:model=my-x4
+
+A --name that a bundled or plugin model already has (sr4, mosaic, ...) is refused before
+training starts; --force trains it anyway (the model is then stylepipe_local/NAME).
 """
 
 EVAL_EPILOG = """\
@@ -159,7 +165,13 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
     _opt(
         pack, "--fp16-weights", action="store_true", help="store weights as float16 (half the size)"
     )
-    _opt(pack, "--force", action="store_true", help="replace an installed model of that name")
+    _opt(
+        pack,
+        "--force",
+        action="store_true",
+        help="replace an installed model of that name; or take a name a bundled or plugin "
+        "model has (yours is then addressed as stylepipe_local/NAME)",
+    )
 
 
 def _per_loss_net(key: str) -> str:
