@@ -320,7 +320,32 @@ def test_manifest_is_plain_json_with_checksums(tmp_path: Path) -> None:
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-model", "--help"]) == 0
-    assert "stylepipe import-model mosaic.pth --name mosaic" in capsys.readouterr().out
+    assert "stylepipe import-model candy.pth --name candy" in capsys.readouterr().out
+
+
+def test_a_bundled_models_name_is_printed_qualified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18, bug 2: beside a bundled `mosaic`, the printed command names the imported
+    one as stylepipe_local/mosaic (a short `mosaic` would be ambiguous), and it runs."""
+    import stylepipe_style
+    from model_helpers import write_style_pack
+    from PIL import Image
+
+    write_style_pack(tmp_path / "bundled", "mosaic")
+    monkeypatch.setattr(stylepipe_style, "BUNDLED_MODELS", tmp_path / "bundled")
+    code, _, err = cli(
+        "import-model", str(examples_checkpoint(tmp_path / "m.pth")), "--name", "mosaic"
+    )
+    assert code == 0, err
+    assert "(stylepipe_style/mosaic); address this one as stylepipe_local/mosaic" in err
+    spec = err.split("use it with: ", 1)[1].split("--filter ", 1)[1].split()[0]
+    assert spec == "style:model=stylepipe_local/mosaic"
+    Image.fromarray((frame(21, 30).pixels * 255).round().astype(np.uint8)).save(tmp_path / "a.png")
+    code, _, err = cli(
+        "run", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--filter", spec
+    )
+    assert code == 0, err
 
 
 def test_imported_style_runs_from_the_command_line(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from stylepipe.errors import ExitCode, ModelError, StylepackError, UsageError
 from stylepipe.models.spec import Architecture
 from stylepipe.models.statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
 from stylepipe.models.weights import load_state_dict, sha256_file
-from stylepipe.packs.format import Pack, check_name, write_pack
+from stylepipe.packs.format import LOCAL_PLUGIN, Pack, check_name, write_pack
 from stylepipe.packs.imports import (
     RangeChoice,
     choose_input_range,
@@ -43,10 +43,10 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  stylepipe import-model mosaic.pth --name mosaic
-  stylepipe import-model udnie.pth --name udnie --license "CC-BY-4.0" --author "Jane Doe"
+  stylepipe import-model candy.pth --name candy
+  stylepipe import-model udnie.pth --name my-udnie --license "CC-BY-4.0" --author "Jane Doe"
   stylepipe import-model mine.safetensors --name mine --input-range 1 --force
-  stylepipe run photos -o out --filter style:model=mosaic
+  stylepipe run photos -o out --filter style:model=candy
 
 pytorch/examples fast_neural_style checkpoints (.pth/.model) are recognised, including
 old ones with running_mean/running_var keys; they expect 0-255 images, which is recorded
@@ -55,7 +55,8 @@ pack's weights.safetensors) are recognised and take 0-1. Either way the weights 
 tried on a sample photo first: if they give a black, white or NaN image in that range,
 the other range is used when it gives a picture, and otherwise nothing is imported.
 The pack goes to the user plugin dir ($STYLEPIPE_HOME/plugins when set), where the
-next run finds it.
+next run finds it. A name that a bundled or plugin model also has (mosaic) is then
+addressed as stylepipe_local/NAME.
 """
 
 
@@ -112,11 +113,14 @@ def run(args: argparse.Namespace, app: App) -> int:
     )
     catalog = app.catalog
     pack = import_checkpoint(args.file, options, catalog)
-    others = [e.qualified_name for e in catalog.models if e.name == pack.name]
-    if any(not name.startswith("stylepipe_local/") for name in others):
+    others = [
+        e.qualified_name for e in catalog.models if e.name == pack.name and e.source != LOCAL_PLUGIN
+    ]
+    use_name = f"{LOCAL_PLUGIN}/{pack.name}" if others else pack.name
+    if others:
         app.ui.warn(
             f"another plugin also has a model named {pack.name!r} ({', '.join(others)}); "
-            f"address this one as stylepipe_local/{pack.name}"
+            f"address this one as {use_name}"
         )
     m = pack.manifest
     app.ui.success(
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace, app: App) -> int:
     )
     app.ui.info(f"input range {m['input_range']:g}, from {m['origin']['input_range_from']}")
     step = "style" if m["kind"] == "style" else "upscale"
-    app.ui.info(f"use it with: stylepipe run INPUT -o OUTPUT --filter {step}:model={pack.name}")
+    app.ui.info(f"use it with: stylepipe run INPUT -o OUTPUT --filter {step}:model={use_name}")
     return int(ExitCode.OK)
 
 
