@@ -10,16 +10,16 @@ from stylepipe.errors import ExitCode
 
 EPILOG = """\
 examples:
-  stylepipe export mosaic                       writes mosaic.stylepack here
-  stylepipe export mosaic -o ~/share/           writes ~/share/mosaic.stylepack
-  stylepipe export stylepipe_local/mosaic -o mosaic-v2.stylepack --force
+  stylepipe export starry                       writes starry.stylepack here
+  stylepipe export starry -o ~/share/           writes ~/share/starry.stylepack
+  stylepipe export stylepipe_local/starry -o starry-v2.stylepack --force
 
 The file is a zip of the pack's manifest (with the sha256 of every file), its
 safetensors weights and pictures; nothing in it is code. Nothing private goes in:
 paths in the manifest (training photos, style image) are cut to file names, and the
 preview is a sample photo shipped with stylepipe through the model, not the pack's own
 (which may show a training photo). The recipient runs
-  stylepipe install mosaic.stylepack
+  stylepipe install starry.stylepack
 For versioned sharing through pip, see `stylepipe package`.
 """
 

@@ -40,10 +40,10 @@ PACK_SUFFIX = ".stylepack"
 
 INSTALL_EPILOG = """\
 examples:
-  stylepipe install mosaic.stylepack            a shared style (data only, checked first)
-  stylepipe install mosaic.stylepack --force    replace the installed 'mosaic'
-  stylepipe install stylepipe-style-mosaic      a plugin package from PyPI, through pip
-  stylepipe install dist/stylepipe_style_mosaic-1.0.0-py3-none-any.whl
+  stylepipe install starry.stylepack            a shared style (data only, checked first)
+  stylepipe install starry.stylepack --force    replace the installed 'starry'
+  stylepipe install stylepipe-style-starry      a plugin package from PyPI, through pip
+  stylepipe install dist/stylepipe_style_starry-1.0.0-py3-none-any.whl
   stylepipe install -e ./my-plugin              a plugin you are developing
   stylepipe install --pip some-plugin           a plugin not named stylepipe-...
 
@@ -57,9 +57,9 @@ turns out to hold no stylepipe plugin is uninstalled again (exit status 1).
 
 UNINSTALL_EPILOG = """\
 examples:
-  stylepipe uninstall mosaic                    a style from a .stylepack, or its package
-  stylepipe uninstall stylepipe_local/mosaic    the .stylepack one, when both exist
-  stylepipe uninstall stylepipe-style-mosaic    a plugin package, through pip
+  stylepipe uninstall starry                    a style from a .stylepack, or its package
+  stylepipe uninstall stylepipe_local/starry    the .stylepack one, when a package has it too
+  stylepipe uninstall stylepipe-style-starry    a plugin package, through pip
 
 A package is removed with the dependencies its `stylepipe install` added, except those
 another install added too or an installed package still needs.

@@ -44,6 +44,12 @@ JSON: {"models": [{"name", "qualified_name", "kind", "source", "origin", "packag
        "author", "license", "training", "training_summary", "path"}],
        "warnings": ["pack folders that were skipped, and why"]}
 """
+SHOW_EPILOG = """\
+examples:
+  stylepipe models show starry-night             manifest on stdout; summary, preview on stderr
+  stylepipe models show stylepipe_local/mosaic   yours, when a built-in has the name too
+  stylepipe models show sr4 > sr4.json           keep the manifest (the exact training command)
+"""
 _TRAINING_KEYS = (
     "style_image", "dataset", "steps", "iterations", "epochs", "image_size", "scale",
     "loss", "loss_network", "final_loss", "psnr", "style_weight", "content_weight",
@@ -80,6 +86,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "show",
         help="one model's manifest and preview",
         description="Print a model's manifest (JSON, stdout) and, on a terminal, its preview.",
+        epilog=SHOW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.add_argument("name", metavar="NAME", help="model name, short or SOURCE/NAME")
     show.set_defaults(handler=run_show)

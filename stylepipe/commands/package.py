@@ -10,9 +10,9 @@ from stylepipe.errors import ExitCode
 
 EPILOG = """\
 examples:
-  stylepipe package mosaic                          dist/stylepipe_style_mosaic-1.0.0-...whl
-  stylepipe package mosaic -o dist --version 1.2.0 --author "Ada" --license CC-BY-4.0
-  stylepipe install dist/stylepipe_style_mosaic-1.2.0-py3-none-any.whl
+  stylepipe package starry                          dist/stylepipe_style_starry-1.0.0-...whl
+  stylepipe package starry -o dist --version 1.2.0 --author "Ada" --license CC-BY-4.0
+  stylepipe install dist/stylepipe_style_starry-1.2.0-py3-none-any.whl
 
 Writes a wheel, an sdist and its source tree for the distribution stylepipe-style-NAME,
 whose module stylepipe_style_NAME registers the model through the `stylepipe` entry

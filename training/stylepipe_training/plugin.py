@@ -52,6 +52,22 @@ EVAL_EPILOG = """\
 examples:
   stylepipe eval sr --model sr4 --data Set5/HR
   stylepipe eval sr --model sr8 --data BSD100/HR --json > bsd100.json
+  stylepipe eval sr --model sr4-pixel --data Set14/HR --degradation bicubic   no blur first
+"""
+
+TRAIN_EPILOG = """\
+examples:
+  stylepipe train style starry.jpg --data photos/ --name starry --iterations 2000
+  stylepipe train sr --scale 4 --data photos/ --name my-x4 --iterations 2000
+  stylepipe train style --resume --name starry       continue after Ctrl-C or a reboot
+
+`stylepipe train style --help` and `stylepipe train sr --help` list every option.
+"""
+
+EVAL_GROUP_EPILOG = """\
+examples:
+  stylepipe eval sr --model sr4-pixel --data Set5/HR
+  stylepipe eval sr --model my-x4 --data BSD100/HR --json > bsd100.json
 """
 
 
@@ -340,12 +356,18 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train styles and super-resolution models",
         description="Train a model and install it as a pack.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=RAW,
     )
     train_sub = train.add_subparsers(dest="train_command", metavar="KIND", required=True)
     _add_style(train_sub)
     _add_sr(train_sub)
     evaluate = subparsers.add_parser(
-        "eval", help="evaluate models (PSNR/SSIM)", description="Evaluate trained models."
+        "eval",
+        help="evaluate models (PSNR/SSIM)",
+        description="Evaluate trained models.",
+        epilog=EVAL_GROUP_EPILOG,
+        formatter_class=RAW,
     )
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     _add_eval(eval_sub)
