@@ -161,7 +161,8 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 
 
 def _summary_line(summary: BatchSummary) -> str:
-    """``3 done, 1 failed of 4 files (2.0 s, 1.50 images/s); ignored: 2 hidden``."""
+    """``3 done, 1 failed of 4 files (2.0 s, 1.50 images/s); style: starry-night
+    (default); ignored: 2 hidden``."""
     parts = [f"{summary.done} done"]
     if summary.skipped:
         parts.append(f"{summary.skipped} skipped (output exists)")
@@ -170,6 +171,8 @@ def _summary_line(summary: BatchSummary) -> str:
     if summary.done:
         speed += f", {summary.images_per_second:.2f} images/s"
     line = f"{', '.join(parts)} of {plural(summary.total, 'file')} ({speed})"
+    if summary.models:
+        line += "; " + ", ".join(str(m) for m in summary.models)
     left_out = []
     if summary.hidden:
         left_out.append(f"{summary.hidden} hidden")

@@ -2,8 +2,9 @@
 
 Bundled models live as data-only pack folders in this package's ``models/`` directory
 (``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is registered
-as ``stylepipe_sr/<name>``, and the first by name of each scale is the ``upscale``
-filter's default for that scale. The folder may be empty or absent.
+as ``stylepipe_sr/<name>``. The ``upscale`` filter's default for a scale is the first of
+:data:`stylepipe_sr.filter.DEFAULT_MODELS` bundled for it (x4: sr4-pixel, highest PSNR and
+no grid pattern), else the first by name. The folder may be empty or absent.
 
 Registration imports no torch: the network module is imported by :func:`build` (when a
 model is loaded) and the filter imports torch in ``setup``/``apply``.

@@ -2,8 +2,10 @@
 
 Bundled style models live as data-only pack folders in this package's ``models/``
 directory (``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is
-registered as ``stylepipe_style/<name>``, and the first by name is the ``style`` filter's
-default. The folder may be empty or absent.
+registered as ``stylepipe_style/<name>``. The ``style`` filter's default is the first of
+:data:`stylepipe_style.filter.DEFAULT_MODELS` that is bundled (starry-night: the style an
+independent judge network recognises best), else the first by name. The folder may be
+empty or absent.
 
 Registration imports no torch: the network module is imported by :func:`build` (when a
 model is loaded) and the filter imports torch in ``setup``/``apply``, so that commands

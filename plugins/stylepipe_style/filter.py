@@ -34,9 +34,15 @@ from stylepipe import (
 if TYPE_CHECKING:
     import torch
 
-    from stylepipe import Catalog
+    from stylepipe import Catalog, Entry, ModelSpec
 
 BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ are the default
+#: The default style: the first of these that is bundled (else the first bundled by name),
+#: best first by benchmarks/judge.py (an ImageNet MobileNet no model trains with; 256 px,
+#: three photos, runs/judge/bundled256.json, 2026-12-01): starry-night's outputs were
+#: nearest its own painting on all three photos, great-wave's on two, composition-vii's
+#: on none (ranks 2-3) and mosaic's on none (ranks 5-9). Re-judge after retraining.
+DEFAULT_MODELS = ("starry-night", "great-wave", "composition-vii", "mosaic")
 MIN_WORK_SIZE = 16
 
 
@@ -46,7 +52,8 @@ class StyleParams(FilterParams):
 
     model: str | None = param(
         None,
-        help="style model, NAME or SOURCE/NAME (default: the first bundled style); "
+        help=f"style model, NAME or SOURCE/NAME (default: {DEFAULT_MODELS[0]}, the bundled "
+        "style an independent judge network recognises best); "
         "`stylepipe models --kind style` lists them",
     )
     strength: float = param(
@@ -91,19 +98,28 @@ class StyleFilter(Filter):
         assert isinstance(self.params, StyleParams)
         return self.params
 
+    def choose(self, catalog: Catalog) -> Entry[ModelSpec]:
+        """The model entry: the named one, else the default (:data:`DEFAULT_MODELS`)."""
+        return pick_model(
+            catalog,
+            self.style_params.model,
+            "style",
+            bundled=BUNDLED_SOURCE,
+            preferred=DEFAULT_MODELS,
+        )
+
     def check(self, catalog: Catalog) -> None:
         """The model exists and is a style model (or a bundled default exists)."""
-        pick_model(catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+        self.choose(catalog)
 
     def name_fields(self, catalog: Catalog) -> dict[str, str]:
         """``{model}``: the style model's name (the default one's when none is given)."""
-        entry = pick_model(catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
+        entry = self.choose(catalog)
         return {"model": entry.name}
 
     def setup(self, ctx: FilterContext) -> None:
         """Load the model once for the batch on the runtime's device and precision."""
-        entry = pick_model(ctx.catalog, self.style_params.model, "style", bundled=BUNDLED_SOURCE)
-        self.model = open_model(ctx, entry.item)
+        self.model = open_model(ctx, self.choose(ctx.catalog).item)
 
     def apply(self, frame: Frame) -> Frame:
         import torch

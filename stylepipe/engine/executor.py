@@ -12,7 +12,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from stylepipe.engine.job import BatchJob, BatchSummary, ItemResult, WorkItem
+from stylepipe.engine.job import BatchJob, BatchSummary, ItemResult, WorkItem, step_models
 from stylepipe.engine.plan import preflight
 from stylepipe.errors import StorageFullError, StylepipeError
 from stylepipe.filters import FilterContext
@@ -36,6 +36,7 @@ class Executor:
             hidden=job.hidden,
             non_images=job.non_images,
             in_subfolders=job.in_subfolders,
+            models=step_models(job.pipeline),
         )
         self.decided = preflight(job)
         self.todo = [i for i in range(len(job.items)) if i not in self.decided]

@@ -80,6 +80,30 @@ class BatchJob:
 
 
 @dataclass(frozen=True)
+class StepModel:
+    """The model a pipeline step runs (a step whose filter supplies the ``{model}`` name
+    field: ``style``, ``upscale``), and whether it is the filter's default (no ``model``
+    given), so that the summary names what was used."""
+
+    step: int
+    filter: str
+    model: str
+    default: bool
+
+    def __str__(self) -> str:
+        return f"{self.filter}: {self.model}" + (" (default)" if self.default else "")
+
+
+def step_models(pipeline: Pipeline) -> tuple[StepModel, ...]:
+    """The models the pipeline's steps run, in step order."""
+    return tuple(
+        StepModel(step.index, step.name, step.fields["model"], "model" not in step.raw)
+        for step in pipeline.steps
+        if "model" in step.fields
+    )
+
+
+@dataclass(frozen=True)
 class Failure:
     """A failed input and the one-line reason."""
 
@@ -93,7 +117,8 @@ class BatchSummary:
     ``in_subfolders`` (images below folders not walked without ``recursive``) count
     files left out while collecting inputs; ``remaining`` those never reached;
     ``results`` is every finished input with its result (for ``--report``); ``stopped``
-    says why the batch stopped early (the output disk is full or read-only)."""
+    says why the batch stopped early (the output disk is full or read-only); ``models``
+    the models its steps ran (``style: starry-night (default)``)."""
 
     total: int
     done: int = 0
@@ -107,6 +132,7 @@ class BatchSummary:
     stopped: str | None = None
     elapsed: float = 0.0
     results: list[tuple[WorkItem, ItemResult]] = field(default_factory=list)
+    models: tuple[StepModel, ...] = ()
 
     @property
     def remaining(self) -> int:

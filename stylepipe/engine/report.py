@@ -8,11 +8,13 @@ Every planned input appears exactly once, so ``done + skipped + failed + not_pro
 == total``. Files left out while collecting inputs (hidden, not images, images in
 subfolders of a run without ``--recursive``) are counted in ``ignored``; warnings (name
 clashes, symlink loops) are listed in ``warnings``; ``stopped`` says why a batch stopped
-early (output disk full or read-only), else null.
+early (output disk full or read-only), else null; ``models`` lists the model each step
+ran (``{"step": 2, "filter": "style", "model": "starry-night", "default": true}``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,7 @@ def batch_report(job: BatchJob, summary: BatchSummary) -> dict[str, Any]:
             "non_images": summary.non_images,
             "in_subfolders": summary.in_subfolders,
         },
+        "models": [dataclasses.asdict(m) for m in summary.models],
         "warnings": list(job.warnings),
         "files": files,
     }

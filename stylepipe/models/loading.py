@@ -7,7 +7,7 @@ weights for one. Weights are data: they load only through :func:`load_state_dict
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -231,11 +231,14 @@ def pick_model(
     *,
     bundled: str,
     scale: int | None = None,
+    preferred: Sequence[str] = (),
 ) -> Entry[ModelSpec]:
     """The registered model a filter should use: ``name`` (short or ``<source>/<name>``)
-    if given, else the first (by name) of kind ``kind`` registered by the plugin
-    ``bundled`` (and of the given ``scale``). Raises :class:`UsageError` subclasses that
-    list the installed models and say how to get one."""
+    if given; else the default among the models of kind ``kind`` (and of the given
+    ``scale``) that the plugin ``bundled`` registers: the first of ``preferred`` (the
+    plugin's explicit choice, best first) that it has, else the first by name. Raises
+    :class:`UsageError` subclasses that list the installed models and say how to get
+    one."""
     from stylepipe.errors import NotFoundError, UsageError
     from stylepipe.wording import a_model, model_noun
 
@@ -246,9 +249,10 @@ def pick_model(
     what = model_noun(kind) + for_scale
     installed = ", ".join(e.qualified_name for e in of_kind) or "none"
     if name is None:
-        bundled_ones = [e for e in of_kind if e.source == bundled]
+        bundled_ones = {e.name: e for e in of_kind if e.source == bundled}
         if bundled_ones:
-            return bundled_ones[0]
+            choice = next((n for n in preferred if n in bundled_ones), min(bundled_ones))
+            return bundled_ones[choice]
         raise NotFoundError(
             f"no model given and no bundled {what} is installed (installed: {installed})",
             hint=("pass model=NAME, or " if of_kind else "") + TRAIN_OR_IMPORT,

@@ -170,8 +170,9 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
         runtime,
         "--compile",
         action="store_true",
-        help="torch.compile the training step: about 1.5x faster at 256 px full width on "
-        "CPU, no gain at 128 px half width, about a minute to compile (off by default)",
+        help="torch.compile the training step: 1.38x faster for a width-16 style at 256 px "
+        "on a 2-core CPU (4.05 instead of 5.6 s/step), about 1.5x at full width, no gain "
+        "at 128 px; about a minute to compile (off by default)",
     )
     _opt(runtime, "--no-channels-last", action="store_true", help="keep NCHW memory layout")
     pack = parser.add_argument_group("installed model")
