@@ -57,8 +57,20 @@ def test_show_prints_the_manifest_and_where_the_preview_is(two_packs, capsys) ->
     assert json.loads(captured.out) == two_packs[0].manifest
     assert f"preview: {two_packs[0].path / 'preview.jpg'}" in captured.err
     assert "training: style_image=starry.jpg" in captured.err
+    assert "stylepipe_local/alpha: style model, user dir" in captured.err
     assert cli("models", "show", "gamma") == 2
     assert "unknown model 'gamma'" in capsys.readouterr().err
+
+
+def test_show_says_the_kind_in_words(capsys) -> None:
+    """Issue 18, bug 9: "super-resolution model", not "sr model"."""
+    from model_helpers import write_sr_pack
+
+    write_sr_pack(name="sharp-x4")
+    assert cli("models", "show", "sharp-x4") == 0
+    err = capsys.readouterr().err
+    assert "stylepipe_local/sharp-x4: super-resolution model, user dir" in err
+    assert "sr model" not in err
 
 
 def test_training_summary() -> None:

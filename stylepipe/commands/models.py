@@ -195,7 +195,7 @@ def run_show(args: argparse.Namespace, app: App) -> int:
     entry = app.catalog.models.resolve(args.name)
     record = model_record(app, entry)
     app.ui.info(
-        f"{entry.qualified_name}: {record['kind']} model, {_row(record, ambiguous=True)[2]}"
+        f"{entry.qualified_name}: {model_noun(record['kind'])}, {_row(record, ambiguous=True)[2]}"
     )
     app.ui.info(f"folder: {record['path']}")
     if record["training_summary"]:
