@@ -122,6 +122,11 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     _fsync_dir(path.parent)
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """:func:`atomic_write` of a ``bytes`` object."""
+    atomic_write(Path(path), lambda handle: handle.write(data))
+
+
 def _fsync_dir(folder: Path) -> None:
     if os.name != "posix":
         return  # folders cannot be opened for fsync on Windows

@@ -9,7 +9,6 @@ one line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -69,11 +68,13 @@ def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.Ar
 
 def unrecognized(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
     """``unrecognized arguments: --recurse (did you mean --recursive?)``."""
+    from stylepipe.wording import close_matches
+
     known = [s for action in parser._actions for s in action.option_strings]
     words = []
     for extra in extras:
         option = extra.partition("=")[0]
-        close = difflib.get_close_matches(option, known, n=1) if option.startswith("-") else []
+        close = close_matches(option, known) if option.startswith("-") else []
         words.append(f"{extra} (did you mean {close[0]}?)" if close else extra)
     return "unrecognized arguments: " + " ".join(words)
 

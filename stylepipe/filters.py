@@ -21,7 +21,6 @@ float); values from the command line are text and are converted.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from stylepipe.errors import ParamError, ParamErrors
 from stylepipe.imaging.frame import Frame
+from stylepipe.wording import did_you_mean
 
 if TYPE_CHECKING:
     from stylepipe.plugins import Catalog
@@ -160,8 +160,7 @@ def parse_params(
 
 
 def _unknown(key: str, specs: Mapping[str, ParamSpec]) -> ParamError:
-    close = difflib.get_close_matches(key, list(specs), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(specs)
+    hint = did_you_mean(key, specs) or "known: " + ", ".join(specs)
     return ParamError(key, f"unknown parameter {key!r}", hint=hint)
 
 

@@ -33,7 +33,6 @@ filter, typed as ``stylepipe filters NAME`` shows.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 import tomllib
@@ -51,6 +50,9 @@ from stylepipe.engine.naming import (
 from stylepipe.errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
 from stylepipe.filter_specs import parse_filter_spec, spec_params, split_filter_spec
 from stylepipe.filters import Filter, FilterParams, RuntimeOptions, param, parse_params
+from stylepipe.imaging.read import FORMAT_ALIASES, FORMATS
+from stylepipe.models.devices import PRECISIONS as DEVICE_PRECISIONS
+from stylepipe.wording import did_you_mean
 
 if TYPE_CHECKING:
     from stylepipe.plugins import Catalog
@@ -124,9 +126,8 @@ class Pipeline:
 
 
 PIPELINE_KEYS = ("description", "step", "output", "runtime")
-OUTPUT_FORMATS = ("png", "jpeg", "webp", "tiff")
-FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OUTPUT_FORMATS = tuple(FORMATS)
+PRECISIONS = DEVICE_PRECISIONS
 CLI_SOURCE = "command line"
 _STEP_HINT = 'add a step such as: [[step]] filter = "resize" scale = 0.5'
 _DEFAULT_OUTPUT = OutputOptions()
@@ -479,5 +480,4 @@ def describe_pipeline(pipeline: Pipeline) -> str:
 
 
 def _suggest(key: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+    return did_you_mean(key, known) or "known: " + ", ".join(known)

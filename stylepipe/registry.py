@@ -6,12 +6,12 @@ unambiguous, otherwise the error lists the candidates.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from stylepipe.errors import DuplicateError, NotFoundError, UsageError
+from stylepipe.wording import did_you_mean
 
 T = TypeVar("T")
 
@@ -92,11 +92,7 @@ class Registry(Generic[T]):
 
     def _not_found(self, name: str) -> NotFoundError:
         known = self.names() + [e.qualified_name for e in self._entries.values()]
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        if close:
-            hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
-        elif known:
-            hint = "known: " + ", ".join(self.names())
-        else:
-            hint = f"no {self.kind} is registered"
+        hint = did_you_mean(name, known, n=3) or (
+            "known: " + ", ".join(self.names()) if known else f"no {self.kind} is registered"
+        )
         return NotFoundError(f"unknown {self.kind} {name!r}", hint=hint)

@@ -52,11 +52,10 @@ def test_pick_model_takes_the_first_preferred_model_the_plugin_has(
         write_style_pack(tmp_path, name)
     monkeypatch.setattr(stylepipe_style, "BUNDLED_MODELS", tmp_path)
     cat = catalog()
-    pick = lambda *preferred: (
-        pick_model(  # noqa: E731
-            cat, None, "style", bundled="stylepipe_style", preferred=preferred
-        ).name
-    )
+
+    def pick(*preferred: str) -> str:
+        return pick_model(cat, None, "style", bundled="stylepipe_style", preferred=preferred).name
+
     assert pick("wave", "anise") == "wave"
     assert pick("gone", "wave") == "wave"  # a preferred model that is not bundled is passed over
     assert pick("gone") == pick() == "anise"  # none preferred is bundled: the first by name

@@ -191,7 +191,11 @@ def test_weights_of_another_shape_are_refused(
     members = with_checksums(good, arch_params={"width": 8, "n_residual": 1})
     archive = write_zip(tmp_path / "shape.stylepack", members)
     refused(
-        archive, capsys, "do not fit the network", "has shape [4, 3, 9, 9]", home=stylepipe_home
+        archive,
+        capsys,
+        "do not fit the network",
+        "conv1.conv2d.weight (4, 3, 9, 9) (network: (8, 3, 9, 9))",
+        home=stylepipe_home,
     )
 
 

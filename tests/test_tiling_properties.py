@@ -78,7 +78,7 @@ def test_2d_cores_cover_every_pixel_exactly_once_and_weights_sum_to_one(rows, un
         weight[t.ys.out[0] : t.ys.out[1], t.xs.out[0] : t.xs.out[1]] += tile_weights(
             t, h, w
         ).double()
-        rh, rw = t.read_size
+        rh, rw = t.ys.read[1] - t.ys.read[0], t.xs.read[1] - t.xs.read[0]
         assert rh <= h and rw <= w
     assert bool((owners == 1).all())
     assert torch.allclose(weight, torch.ones_like(weight), atol=1e-6)

@@ -39,12 +39,12 @@ from PIL import Image
 from stylepipe_training.images import open_rgb
 
 from stylepipe.errors import StylepackError, StylepipeError, UsageError
+from stylepipe.models.weights import check_weights
 from stylepipe.packs.format import (
     MANIFEST,
     Pack,
     build_network,
     check_extra_files,
-    check_weights,
     load_pack_weights,
     read_pack,
     shareable_files,
@@ -94,7 +94,7 @@ def check_pack(folder: Path, catalog: Catalog) -> tuple[Pack, dict[str, torch.Te
         files = shareable_files(pack)
         net = build_network(pack.manifest, catalog.architectures)
         tensors = load_pack_weights(pack.weights)
-        check_weights(net, tensors)
+        check_weights(net, tensors, where=pack.name, error=StylepackError)
         check_extra_files(folder, files)
     except StylepackError as exc:
         where = str(folder)

@@ -33,7 +33,8 @@ LAYERS="${LAYERS:-relu1_1,relu1_2,relu2_1,relu2_2,relu3_1,relu3_4}"
 ONLY="${ONLY:-}"  # space-separated model names to train (default: all)
 COMMON=(--data "$DATA" --loss-net vgg19 --vgg-weights "$VGG" --vgg-input caffe
         --threads "$THREADS" --device "$DEVICE" --precision fp32 --compile --checkpoint-every 100
-        --fp16-weights --author "stylepipe developers" --license MIT)
+        --fp16-weights --author "stylepipe developers" --license MIT
+        --force)  # the bundled names are taken by the plugins' current packs: replace them
 
 steps_done() {  # last step in a run's loss history (0 when none)
     local csv="$STYLEPIPE_HOME/runs/$1/losses.csv"

@@ -4,7 +4,6 @@ that says what was probably meant."""
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from stylepipe.app import App
 from stylepipe.errors import StylepipeError, UsageError
 from stylepipe.packs.pip_targets import PipTarget
+from stylepipe.wording import close_matches
 
 Confirm = Callable[[str], bool]
 PACK_SUFFIX = ".stylepack"
@@ -41,14 +41,14 @@ def check_consent(
 def _consent_hint(app: App, text: str) -> str:
     """Did you mean a pack file here or an installed model? Else how to go on."""
     files = {p.name[: -len(PACK_SUFFIX)]: p.name for p in Path.cwd().glob(f"*{PACK_SUFFIX}")}
-    close = difflib.get_close_matches(text, list(files), n=1, cutoff=0.75)
+    close = close_matches(text, files, cutoff=0.75)
     if close:
         return f"did you mean the file {files[close[0]]}? (stylepipe install {files[close[0]]})"
     try:
         models = sorted({e.name for e in app.catalog.models})
     except StylepipeError:
         models = []
-    close = difflib.get_close_matches(text, models, n=1, cutoff=0.75)
+    close = close_matches(text, models, cutoff=0.75)
     if close:
         return f"did you mean the model {close[0]!r}? It is installed already"
     example = f" (e.g. stylepipe-style-{text})" if text.replace("-", "").isalnum() else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,8 +179,7 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
         pipeline = load_pipeline(args.pipeline, app.catalog, device_check=file_check)
     else:
         pipeline = pipeline_from_filter_specs(args.filters, app.catalog)
-    tile_auto = args.tile is not None and args.tile.strip().lower() == "auto"
-    pipeline = with_overrides(
+    return with_overrides(
         pipeline,
         output={
             "format": args.format,
@@ -192,12 +190,8 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
         runtime={
             "device": args.device,
             "precision": args.precision,
-            "tile": None if tile_auto else args.tile,
+            "tile": args.tile,  # "auto" becomes None (whole-image or automatic tiles)
         },
         from_text=True,
         device_check=device_check,
     )
-    if tile_auto:  # "auto" is None, which with_overrides reads as "not given"
-        runtime = dataclasses.replace(pipeline.runtime, tile=None)
-        pipeline = dataclasses.replace(pipeline, runtime=runtime)
-    return pipeline

@@ -42,7 +42,7 @@ CANONICAL_EXTENSIONS: dict[str, str] = {
     "webp": ".webp",
     "tiff": ".tif",
 }
-_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 _EXTENSION_FORMATS = {
     ".png": "png",
     ".jpg": "jpeg",
@@ -63,7 +63,7 @@ _ORIENTATION = ExifTags.Base.Orientation
 def normalize_format(name: str) -> str:
     """``png``, ``jpeg``, ``webp`` or ``tiff`` from a user's spelling (``JPG``, ``.tif``)."""
     key = name.strip().lower().lstrip(".")
-    key = _ALIASES.get(key, key)
+    key = FORMAT_ALIASES.get(key, key)
     if key not in FORMATS:
         raise UsageError(f"unknown output format {name!r}", hint="use png, jpeg, webp or tiff")
     return key

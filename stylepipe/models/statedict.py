@@ -22,10 +22,10 @@ mis-shaped keys.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from stylepipe.errors import ModelError
+from stylepipe.models.weights import check_weights
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 BN_EPS = 1e-5
 _STALE_STAT = re.compile(r"^(?P<module>.+)\.(running_mean|running_var|num_batches_tracked)$")
-_LISTED = 8
 
 
 def drop_stale_norm_stats(
@@ -93,33 +92,6 @@ def _fold_one(state: dict[str, torch.Tensor], bn: str, conv: str) -> None:
 
 def fit_state_dict(net: nn.Module, state: Mapping[str, torch.Tensor], *, where: str) -> None:
     """Load ``state`` into ``net`` strictly, or raise :class:`ModelError` listing every
-    missing, unexpected and mis-shaped key. ``where`` names the model in the message."""
-    expected = net.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} (network: {tuple(v.shape)})"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    problems = [
-        _listing("missing keys", missing),
-        _listing("unexpected keys", unexpected),
-        _listing("wrong shapes", shapes),
-    ]
-    problems = [p for p in problems if p]
-    if problems:
-        raise ModelError(
-            f"{where}: the weights do not fit the network: " + "; ".join(problems),
-            hint="the architecture parameters (width, n_residual, scale...) in the model's "
-            "manifest must match the checkpoint",
-        )
+    problem (:func:`stylepipe.models.weights.check_weights`). ``where`` names the model."""
+    check_weights(net, state, where=where)
     net.load_state_dict(dict(state), strict=True)
-
-
-def _listing(label: str, items: Sequence[str]) -> str:
-    if not items:
-        return ""
-    shown = ", ".join(items[:_LISTED])
-    more = f" ... ({len(items) - _LISTED} more)" if len(items) > _LISTED else ""
-    return f"{label} ({len(items)}): {shown}{more}"

@@ -1,4 +1,6 @@
-"""Architectures, named models and safe weight loading. (weights)"""
+"""Weights as data: the one loader (safetensors, or ``torch.load(weights_only=True)``;
+never unpickling code), the one check of tensors against a network, and the one sha256
+of weights and pack files."""
 
 from __future__ import annotations
 
@@ -6,21 +8,27 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from stylepipe.errors import ModelError
+from stylepipe.errors import ModelError, StylepipeError
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 from stylepipe.models.spec import ModelSpec
 
+#: First bytes of pickle-based files (zip-wrapped torch.save, raw pickle protocols 2-5).
+PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+
+def load_state_dict(path: Path, *, safetensors_only: bool = False) -> dict[str, torch.Tensor]:
     """Load weights as data only: ``.safetensors`` or a torch file with ``weights_only``.
 
     Accepts a plain state dict or a dict holding one under ``state_dict``/``model``.
     Raises :class:`ModelError` for anything else, including pickles that want to run code.
+    ``safetensors_only`` (packs): any other file is refused without being opened by an
+    unpickler.
     """
     import torch
 
@@ -29,6 +37,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
+    if safetensors_only:
+        return _load_safetensors_only(path)
     what = describe_non_checkpoint(path)
     if what is not None:
         raise ModelError(f"{path}: this is {what}, not a checkpoint", hint=_hint_for(what, path))
@@ -93,6 +103,92 @@ def _unwrap_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
     return dict(loaded)
 
 
+def _load_safetensors_only(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(PICKLE_MAGIC):
+        raise ModelError(
+            f"{path.name} is a pickle (torch.save) file, not safetensors",
+            hint="packs carry weights as safetensors only, because pickles can run code; "
+            "convert with safetensors.torch.save_file(state_dict, 'weights.safetensors')",
+        )
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path.name} is not a valid safetensors file: {exc}") from exc
+
+
+def weights_problems(
+    expected: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor]
+) -> list[str]:
+    """What keeps ``tensors`` from being exactly a network's state dict ``expected``:
+    missing, unexpected and mis-shaped keys, non-float and non-finite tensors."""
+    import torch
+
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    shapes, kinds = [], []
+    for key, want in expected.items():
+        got = tensors.get(key)
+        if got is None:
+            continue
+        if tuple(got.shape) != tuple(want.shape):
+            shapes.append(f"{key} {tuple(got.shape)} (network: {tuple(want.shape)})")
+        elif want.is_floating_point() and not got.is_floating_point():
+            kinds.append(f"{key} is {got.dtype}, not floating point")
+        elif got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            kinds.append(f"{key} holds NaN or infinite values")
+    listed = [
+        _listing("missing keys", missing),
+        _listing("unexpected keys", unexpected),
+        _listing("wrong shapes", shapes),
+        *kinds[:_LISTED],
+    ]
+    return [p for p in listed if p]
+
+
+def check_weights(
+    net: nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    where: str,
+    error: type[StylepipeError] = ModelError,
+) -> None:
+    """Raise ``error`` listing every problem when ``tensors`` do not fit ``net``."""
+    problems = weights_problems(net.state_dict(), tensors)
+    if problems:
+        raise error(
+            f"{where}: the weights do not fit the network: " + "; ".join(problems),
+            hint="the architecture parameters (width, n_residual, scale...) in the model's "
+            "manifest must be those the weights were trained with",
+        )
+
+
+_LISTED = 8
+
+
+def _listing(label: str, items: list[str]) -> str:
+    """``missing keys (2): a, b``; at most :data:`_LISTED` named."""
+    if not items:
+        return ""
+    shown = ", ".join(items[:_LISTED])
+    more = f" ... ({len(items) - _LISTED} more)" if len(items) > _LISTED else ""
+    return f"{label} ({len(items)}): {shown}{more}"
+
+
+def sha256_problem(path: Path, expected: str) -> Literal["missing", "mismatch"] | None:
+    """``"missing"``, ``"mismatch"``, or None when the file is there with the expected
+    sha256: the one checksum check of weights and pack files."""
+    if not Path(path).is_file():
+        return "missing"
+    if sha256_file(Path(path)) != expected:
+        return "mismatch"
+    return None
+
+
 def sha256_file(path: Path) -> str:
     """The file's sha256, hex, read in 1 MiB blocks: the one checksum of weights and packs."""
     digest = hashlib.sha256()
@@ -106,11 +202,10 @@ def verify_weights(spec: ModelSpec) -> None:
     """Check the weights file against the sha256 its manifest records, if it records one."""
     files = spec.manifest.get("files")
     expected = files.get(Path(spec.weights).name) if isinstance(files, Mapping) else None
-    if expected is None:
-        return
-    if not Path(spec.weights).is_file():
+    problem = None if expected is None else sha256_problem(Path(spec.weights), str(expected))
+    if problem == "missing":
         raise ModelError(f"model {spec.name!r}: weights file not found: {spec.weights}")
-    if sha256_file(Path(spec.weights)) != expected:
+    if problem == "mismatch":
         raise ModelError(
             f"model {spec.name!r}: {spec.weights} does not match the sha256 in its manifest",
             hint="the file is corrupt or was modified; reinstall or re-import the model",

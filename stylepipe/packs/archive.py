@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stylepipe.errors import InvalidPackError, StylepackError, StylepipeError, UsageError
+from stylepipe.models.weights import check_weights
 from stylepipe.packs.format import (
     LOCAL_PLUGIN,
     MANIFEST,
@@ -36,7 +37,6 @@ from stylepipe.packs.format import (
     Pack,
     build_network,
     check_extra_files,
-    check_weights,
     load_pack_weights,
     read_pack,
     replace_dir,
@@ -201,7 +201,7 @@ def _install(
                     f"checksum of {fname} does not match the manifest",
                     hint="the pack is corrupt or was modified after export",
                 )
-        check_weights(net, load_pack_weights(staging / WEIGHTS))
+        check_weights(net, load_pack_weights(staging / WEIGHTS), where=name, error=StylepackError)
         check_extra_files(staging, list(manifest["files"]), max_pixels=limits.max_picture_pixels)
         read_pack(staging)  # the folder as stylepipe_local will see it
         replaced = dest.exists() or dest.is_symlink()

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylepipe.errors import StylepackError, UsageError
+from stylepipe.errors import ModelError, StylepackError, UsageError
 from stylepipe.models.spec import Architecture, ModelSpec
-from stylepipe.models.weights import sha256_file
+from stylepipe.models.weights import load_state_dict, sha256_file, sha256_problem
 from stylepipe.registry import Registry
 from stylepipe.wording import a_model
 
@@ -117,10 +117,10 @@ class Pack:
     def verify(self) -> None:
         """Every listed file exists and matches its sha256."""
         for fname, digest in self.manifest["files"].items():
-            target = self.path / fname
-            if not target.is_file():
+            problem = sha256_problem(self.path / fname, str(digest))
+            if problem == "missing":
                 raise StylepackError(f"{self.path}: {fname} is missing")
-            if sha256_file(target) != digest:
+            if problem == "mismatch":
                 raise StylepackError(
                     f"{self.path}: checksum of {fname} does not match the manifest",
                     hint="the pack is corrupt or was modified; reinstall it",
@@ -234,7 +234,6 @@ TEXT_FILES = ("LICENSE.txt", "README.md")
 #: The only file names a shareable pack may hold (flat: no folders). A short list keeps
 #: a ``.stylepack`` from carrying anything that could be mistaken for code.
 ALLOWED_FILES = frozenset({MANIFEST, WEIGHTS, *PICTURES, *TEXT_FILES})
-_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def shareable_files(pack: Pack) -> list[str]:
@@ -288,52 +287,12 @@ def build_network(manifest: Mapping[str, Any], architectures: Registry[Architect
 
 
 def load_pack_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Parse a safetensors file as data. Pickles (``torch.save`` checkpoints) are refused
-    without being opened by any unpickler: they can run code when loaded."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head.startswith(_PICKLE_MAGIC):
-        raise StylepackError(
-            f"{path.name} is a pickle (torch.save) file, not safetensors",
-            hint="packs carry weights as safetensors only, because pickles can run code; "
-            "convert with safetensors.torch.save_file(state_dict, 'weights.safetensors')",
-        )
+    """A pack's safetensors weights (:func:`~stylepipe.models.weights.load_state_dict`
+    with ``safetensors_only``: pickles are refused unopened), errors as pack errors."""
     try:
-        return dict(load_file(str(path), device="cpu"))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise StylepackError(f"{path.name} is not a valid safetensors file: {exc}") from exc
-
-
-def check_weights(net: nn.Module, tensors: Mapping[str, torch.Tensor]) -> None:
-    """The tensors must be exactly the network's state dict: same keys, same shapes,
-    floating point and finite."""
-    import torch
-
-    expected = net.state_dict()
-    problems = []
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_some(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_some(unexpected)}")
-    for key in sorted(set(expected) & set(tensors)):
-        got, want = tuple(tensors[key].shape), tuple(expected[key].shape)
-        if got != want:
-            problems.append(f"{key} has shape {list(got)}, the network needs {list(want)}")
-        elif not tensors[key].is_floating_point():
-            problems.append(f"{key} is {tensors[key].dtype}, not floating point")
-        elif not bool(torch.isfinite(tensors[key]).all()):
-            problems.append(f"{key} holds NaN or infinite values")
-    if problems:
-        raise StylepackError(
-            "the weights do not fit the network: " + "; ".join(problems[:4]),
-            hint="the manifest's architecture/arch_params must be those the weights were "
-            "trained with",
-        )
+        return load_state_dict(path, safetensors_only=True)
+    except ModelError as exc:
+        raise StylepackError(exc.message, hint=exc.hint) from None
 
 
 def check_extra_files(folder: Path, names: list[str], *, max_pixels: int = 4096 * 4096) -> None:
@@ -361,7 +320,3 @@ def check_extra_files(folder: Path, names: list[str], *, max_pixels: int = 4096 
             raise StylepackError(f"{name} is a {found} file, expected {expected}")
         if width * height > max_pixels:
             raise StylepackError(f"{name} is {width}x{height} pixels, too large for a preview")
-
-
-def _some(keys: list[str], n: int = 3) -> str:
-    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")

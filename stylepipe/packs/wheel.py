@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from stylepipe import __version__
+from stylepipe.atomic import write_bytes
 from stylepipe.errors import UsageError
 from stylepipe.packs.format import MANIFEST, Pack
 from stylepipe.packs.shared import SharedPack, share
@@ -152,9 +153,9 @@ def build_package(
     payload = _module_files(shared, info)
     try:
         dist_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(wheel, _wheel_bytes(info, payload, _readme(shared.manifest, info)))
+        write_bytes(wheel, _wheel_bytes(info, payload, _readme(shared.manifest, info)))
         tree = write_source_tree(pack, info, payload, dist_dir)
-        _atomic_write(sdist, _sdist_bytes(tree, info))
+        write_bytes(sdist, _sdist_bytes(tree, info))
     except OSError as exc:
         raise UsageError(f"cannot write the package into {dist_dir}: {exc}") from exc
     return BuildResult(info, wheel, sdist, tree)
@@ -350,15 +351,3 @@ def _sdist_bytes(tree: Path, info: PackageInfo) -> bytes:
             member.size, member.mtime, member.mode = len(data), _SDIST_MTIME, 0o644
             tar.addfile(member, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a file to share is not
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

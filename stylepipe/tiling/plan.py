@@ -43,11 +43,6 @@ class Tile:
     ys: Span
     xs: Span
 
-    @property
-    def read_size(self) -> tuple[int, int]:
-        """(height, width) of the input the network sees for this tile."""
-        return self.ys.read[1] - self.ys.read[0], self.xs.read[1] - self.xs.read[0]
-
 
 def align_down(value: int, multiple: int) -> int:
     """``value`` rounded down to a multiple of ``multiple`` (never below ``multiple``)."""
