@@ -232,7 +232,7 @@ def run_style(args: argparse.Namespace, catalog: Catalog) -> dict[str, Any]:
     if not photos:
         log(f"style part skipped: no photos in {args.assets / 'content_images'}")
         return {}
-    args.loss_nets = styleq.LossNets()
+    args.loss_nets = styleq.LossNets(roots=[args.assets])
     models, summaries, strips = [], [], {}
     for names in style_models(args, catalog):
         done = run_style_model(names, catalog, photos, args)

@@ -47,6 +47,9 @@ class StyleObjective:
     style_path: Path
     style_source: str  # "original" (the training image) or "thumbnail" (the pack's)
     loss_net_sha256: str | None = None
+    #: The manifest's record of an ImageNet network: weights file name, sha256, convention.
+    loss_net_record: Mapping[str, Any] = field(default_factory=dict)
+    style_layers: Mapping[str, float] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -116,27 +119,50 @@ def read_objective(spec: ModelSpec, roots: Sequence[Path]) -> StyleObjective:
         style_path=path,
         style_source=source,
         loss_net_sha256=(training.get("loss_network") or {}).get("sha256"),
+        loss_net_record=dict(training.get("loss_network") or {}),
+        style_layers=training.get("style_layers"),
     )
 
 
 @dataclass
 class LossNets:
-    """Loss networks built once per (name, seed) and shared by the models."""
+    """Loss networks built once per (name, seed, weights file) and shared by the models.
+    An ImageNet network's weights file is looked for by its recorded name under
+    ``roots`` (``loss_networks/*/NAME``, the shared assets' layout) with the recorded
+    sha256, else found the usual way (``$STYLEPIPE_VGG_WEIGHTS``, the hub cache)."""
 
-    cache: dict[tuple[str, int], LossNetwork] = field(default_factory=dict)
+    roots: Sequence[Path] = ()
+    cache: dict[tuple[str, int, str], LossNetwork] = field(default_factory=dict)
 
-    def get(self, name: str, seed: int) -> LossNetwork:
-        key = (name, seed)
+    def get(self, objective: StyleObjective) -> LossNetwork:
+        record = objective.loss_net_record
+        weights = self._weights_file(record)
+        key = (objective.loss_net, objective.loss_net_seed, str(weights))
         if key not in self.cache:
-            net = get_loss_network(name).build(LossNetOptions(seed=seed))
+            options = LossNetOptions(
+                seed=objective.loss_net_seed,
+                weights=weights,
+                convention=record.get("input_convention"),
+            )
+            net = get_loss_network(objective.loss_net).build(options)
             self.cache[key] = net.to(memory_format=torch.channels_last)
         return self.cache[key]
+
+    def _weights_file(self, record: Mapping[str, Any]) -> Path | None:
+        name, digest = record.get("weights"), record.get("file_sha256")
+        if not name or name == "random":
+            return None
+        for root in self.roots:
+            for path in sorted(Path(root).glob(f"loss_networks/*/{name}")):
+                if digest is None or sha256_file(path) == digest:
+                    return path
+        return None
 
 
 def build_criterion(objective: StyleObjective, nets: LossNets) -> tuple[StyleCriterion, str]:
     """The training criterion and a warning ('' if none) when the loss network's weights
     differ from the ones the manifest records (another torch version, say)."""
-    lossnet = nets.get(objective.loss_net, objective.loss_net_seed)
+    lossnet = nets.get(objective)
     style = load_style_image(objective.style_path, objective.style_size)
     criterion = StyleCriterion(
         lossnet,
@@ -144,6 +170,7 @@ def build_criterion(objective: StyleObjective, nets: LossNets) -> tuple[StyleCri
         content_weight=objective.weights["content"],
         style_weight=objective.weights["style"],
         tv_weight=objective.weights["tv"],
+        style_layers=objective.style_layers,
     )
     built = lossnet.describe().get("sha256")
     warning = ""
