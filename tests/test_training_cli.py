@@ -290,31 +290,10 @@ def test_imagenet_loss_network_from_a_weights_file(
         keys = torchvision.models.vgg16().features.state_dict()
     weights = {f"features.{k}": torch.randn(v.shape) * 0.05 for k, v in keys.items()}
     torch.save(weights, tmp_path / "vgg.pth")
-    code, _, err = tiny_style(
-        style_image,
-        photos,
-        "inet",
-        "--iterations",
-        1,
-        "--loss-net",
-        "vgg16",
-        "--vgg-weights",
-        tmp_path / "vgg.pth",
-    )
+    given = ("--iterations", 1, "--loss-net", "vgg16", "--vgg-weights", tmp_path / "vgg.pth")
+    code, _, err = tiny_style(style_image, photos, "inet", *given)
     assert code == 1 and "--vgg-input" in err  # a file that states no input convention
-    code, _, err = tiny_style(
-        style_image,
-        photos,
-        "inet",
-        "--iterations",
-        1,
-        "--loss-net",
-        "vgg16",
-        "--vgg-weights",
-        tmp_path / "vgg.pth",
-        "--vgg-input",
-        "torchvision",
-    )
+    code, _, err = tiny_style(style_image, photos, "inet", *given, "--vgg-input", "torchvision")
     assert code == 0, err
     manifest = json.loads((stylepipe_home / "plugins" / "inet" / "manifest.json").read_text())
     assert manifest["training"]["loss_network"]["name"] == "vgg16"
@@ -420,7 +399,8 @@ def test_auto_loss_net_takes_a_partial_vgg19_and_records_it(
     its layers and the file's sha256. A resume with auto keeps the run's network."""
     import torchvision
     from safetensors.torch import save_file
-    from stylepipe_training.vgg_weights import file_sha256
+
+    from stylepipe import sha256_file
 
     monkeypatch.delenv("STYLEPIPE_VGG_WEIGHTS", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -449,7 +429,7 @@ def test_auto_loss_net_takes_a_partial_vgg19_and_records_it(
     assert training["settings"]["arch"] == "half"  # width 16 by default
     net = training["loss_network"]
     assert (net["name"], net["blocks"], net["input_convention"]) == ("vgg19", 3, "caffe")
-    assert net["file_sha256"] == file_sha256(weights)
+    assert net["file_sha256"] == sha256_file(weights)
     layers = training["style_layers"]
     assert list(layers) == ["relu1_2", "relu2_2", "relu3_4"]
     assert sum(layers.values()) == pytest.approx(1.0)  # vgg19 averages its style layers

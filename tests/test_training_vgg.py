@@ -21,6 +21,7 @@ from stylepipe_training.lossnet import (
     register_loss_network,
 )
 
+from stylepipe import sha256_file
 from stylepipe.errors import ModelError, UsageError
 
 
@@ -133,7 +134,7 @@ def test_partial_vgg19_file_is_read_with_its_stated_convention(tmp_path: Path) -
     assert net.default_style_layers() == ("relu1_2", "relu2_2", "relu3_4")
     described = net.describe()
     assert described["name"] == "vgg19" and described["input_convention"] == "caffe"
-    assert described["file_sha256"] == vgg_weights.file_sha256(path)
+    assert described["file_sha256"] == sha256_file(path)
     assert len(described["sha256"]) == 64 and described["weights"] == path.name
     with pytest.raises(ModelError, match="no layer relu4_4"):
         net.check_layers(["relu4_4"])

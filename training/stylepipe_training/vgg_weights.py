@@ -18,7 +18,6 @@ data only (safetensors or ``weights_only=True``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,8 +25,8 @@ from pathlib import Path
 
 import torch
 
+from stylepipe import load_state_dict, sha256_file
 from stylepipe.errors import ModelError
-from stylepipe.models.weights import load_state_dict
 
 from .vgg import CONVENTIONS, LAYOUTS, MAX_BLOCKS, MIN_BLOCKS, LossNetwork, VGGLayout, pretrained
 
@@ -56,7 +55,7 @@ class WeightsFile:
         return self.blocks >= MAX_BLOCKS
 
     def build(self, layer_scaling: str) -> LossNetwork:
-        info = {"weights": self.path.name, "file_sha256": file_sha256(self.path)}
+        info = {"weights": self.path.name, "file_sha256": sha256_file(self.path)}
         return pretrained(
             self.layout,
             self.state,
@@ -65,14 +64,6 @@ class WeightsFile:
             layer_scaling=layer_scaling,
             info=info,
         )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def features_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
