@@ -92,7 +92,8 @@ class Resize(Filter):
         values = premultiply(frame.pixels, frame.alpha)
         resized = resize_channels(values, size, self.params.resample)
         pixels, alpha = unpremultiply(resized, frame.alpha is not None)
-        return frame.replace(pixels=pixels, alpha=alpha)
+        metadata = frame.metadata.resized(size[0] / frame.width, size[1] / frame.height)
+        return frame.replace(pixels=pixels, alpha=alpha, metadata=metadata)
 
 
 _ASPECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:[:/]\s*(\d+(?:\.\d+)?))?\s*$")

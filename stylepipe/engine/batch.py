@@ -89,7 +89,7 @@ def plan_batch(
         options,
         hidden=scan.hidden,
         non_images=scan.non_images,
-        warnings=tuple(scan.warnings + clash_warnings),
+        warnings=tuple(scan.warnings + scan.codec_warnings() + clash_warnings),
         in_subfolders=scan.in_subfolders,
     )
 
@@ -101,12 +101,15 @@ def _nothing_found(scan: InputScan) -> UsageError:
             f"no images found in the inputs ({left_out}, {scan.in_subfolders} in subfolders)",
             hint="add --recursive to read the subfolders too",
         )
+    if scan.unreadable:
+        hint = "; ".join(scan.unreadable)
+        return UsageError(f"no images found in the inputs ({left_out})", hint=hint)
     return UsageError(f"no images found in the inputs ({left_out})", hint=_INPUT_HINT)
 
 
 _INPUT_HINT = (
     "give image files, folders (with --recursive for subfolders) or quoted globs; "
-    "suffixes read: .png .jpg .jpeg .webp .tif .tiff .bmp .gif and more"
+    "suffixes read: .png .jpg .webp .tif .avif .heic .dng .cr2 .nef .arw .bmp .gif and more"
 )
 
 

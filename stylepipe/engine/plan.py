@@ -31,10 +31,13 @@ from pathlib import Path
 
 from stylepipe.engine.job import BatchJob, ItemResult
 from stylepipe.errors import UsageError
-from stylepipe.imaging.read import (
+from stylepipe.imaging.formats import (
     CANONICAL_EXTENSIONS,
+    RAW_DEFAULT_FORMAT,
     format_for_suffix,
     is_image_name,
+    is_raw_name,
+    missing_codec,
     normalize_format,
 )
 
@@ -59,6 +62,25 @@ class InputScan:
     non_images: int = 0
     in_subfolders: int = 0
     warnings: list[str] = field(default_factory=list)
+    unreadable: dict[str, int] = field(default_factory=dict)
+    """Images skipped because their codec is not installed: reason -> count."""
+
+    def accept(self, path: Path) -> bool:
+        """Whether an image-named file can be read here; counts it as skipped (with
+        the reason, for :meth:`codec_warnings`) when its codec is missing."""
+        reason = missing_codec(path.suffix)
+        if reason is None:
+            return True
+        self.non_images += 1
+        self.unreadable[reason] = self.unreadable.get(reason, 0) + 1
+        return False
+
+    def codec_warnings(self) -> list[str]:
+        """One warning per missing codec: how many files it skipped and the fix."""
+        return [
+            f"{count} file{'s' if count > 1 else ''} skipped (not counted as images): {reason}"
+            for reason, count in self.unreadable.items()
+        ]
 
 
 def collect_inputs(
@@ -95,6 +117,8 @@ def _single(path: Path, scan: InputScan) -> list[Found]:
     if not is_image_name(path):
         scan.non_images += 1
         return []
+    if not scan.accept(path):
+        return []
     return [Found(path, Path(path.name))]
 
 
@@ -114,10 +138,10 @@ def _glob(pattern: str, recursive: bool, scan: InputScan, excluded: str | None) 
                 for f in _walk(path, recursive, scan, excluded)
             ]
         elif path.is_file():
-            if is_image_name(path):
-                found.append(Found(path, path.relative_to(base)))
-            else:
+            if not is_image_name(path):
                 scan.non_images += 1
+            elif scan.accept(path):
+                found.append(Found(path, path.relative_to(base)))
     return found
 
 
@@ -156,10 +180,10 @@ def _walk(root: Path, recursive: bool, scan: InputScan, excluded: str | None) ->
                 if entry.is_symlink() and is_image_name(path) and not path.exists():
                     scan.warnings.append(f"{path}: broken symbolic link; skipped")
                 continue  # sockets, fifos, dangling links
-            elif is_image_name(path):
-                found.append(Found(path, path.relative_to(root)))
-            else:
+            elif not is_image_name(path):
                 scan.non_images += 1
+            elif scan.accept(path):
+                found.append(Found(path, path.relative_to(root)))
         stack.extend(reversed(subfolders))
     return sorted(found, key=lambda f: f.relative.parts)
 
@@ -204,9 +228,10 @@ def plan_file_output(files: Sequence[Found], output: Path, format: str | None) -
         )
     implied = format_for_suffix(output.suffix)
     if implied is None:
+        normalize_format(output.suffix)  # a RAW suffix: says that RAW is not written
         raise UsageError(
             f"cannot write {output.suffix} files: -o {output}",
-            hint="use a .png, .jpg, .webp or .tif name, or a folder",
+            hint="use a .png, .jpg, .webp, .tif, .avif or .heic name, or a folder",
         )
     if format and normalize_format(format) != implied:
         raise UsageError(
@@ -231,7 +256,8 @@ def plan_outputs(
     formats, exts = [], []
     for f in files:
         implied = format_for_suffix(f.source.suffix)
-        fmt = fmt_fixed or implied or "png"
+        fallback = RAW_DEFAULT_FORMAT if is_raw_name(f.source) else "png"
+        fmt = fmt_fixed or implied or fallback
         formats.append(fmt)
         exts.append(f.source.suffix if implied == fmt else CANONICAL_EXTENSIONS[fmt])
 

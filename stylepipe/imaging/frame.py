@@ -22,6 +22,22 @@ class ImageMetadata:
     exif: bytes | None = None  # EXIF block with the orientation already reset to 1
     icc_profile: bytes | None = None
     dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None  # XMP packet (titles, keywords, captions, ratings)
+    iptc: bytes | None = None  # IPTC-IIM records (TIFF tag 33723 / JPEG APP13 form)
+
+    def replace(self, **changes: object) -> ImageMetadata:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def resized(self, factor_x: float, factor_y: float | None = None) -> ImageMetadata:
+        """The metadata of this image resized by ``factor`` (``> 1``: enlarged): the DPI
+        is divided by it, so the print size stays the same (a x4 upscale of a 300 dpi
+        scan is 75 dpi)."""
+        if factor_y is None:
+            factor_y = factor_x
+        if not self.dpi or factor_x <= 0 or factor_y <= 0:
+            return self
+        return self.replace(dpi=(self.dpi[0] / factor_x, self.dpi[1] / factor_y))
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,7 @@ def encode_png16(
     icc_profile: bytes | None = None,
     dpi: tuple[float, float] | None = None,
     exif: bytes | None = None,
+    xmp: bytes | None = None,
 ) -> bytes:
     """A 16-bit PNG from uint16 samples ``(H, W, C)``, C = 1 (gray), 2 (gray+alpha),
     3 (RGB) or 4 (RGBA); ``compression`` is the zlib level 0-9."""
@@ -138,6 +139,8 @@ def encode_png16(
         parts.append(_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
     if exif:
         parts.append(_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    if xmp:  # uncompressed iTXt: keyword, 0, compression flag and method, language, key
+        parts.append(_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp))
     data = zlib.compress(_filter_rows(rows, channels * 2).tobytes(), compression)
     step = 1 << 20
     parts.extend(_chunk(b"IDAT", data[i : i + step]) for i in range(0, len(data), step))
@@ -147,12 +150,12 @@ def encode_png16(
 
 # --- TIFF -------------------------------------------------------------------------------
 
-_SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
-_TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
+_BYTE, _SHORT, _LONG, _RATIONAL, _UNDEFINED = 1, 3, 4, 5, 7
+_TYPE_SIZE = {_BYTE: 1, _SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
 
 
 def _tiff_value(kind: int, values: Any) -> bytes:
-    if kind == _UNDEFINED:
+    if kind in (_UNDEFINED, _BYTE):
         return bytes(values)
     if kind == _RATIONAL:
         return b"".join(struct.pack("<II", n, d) for n, d in values)
@@ -164,6 +167,8 @@ def encode_tiff16(
     *,
     icc_profile: bytes | None = None,
     dpi: tuple[float, float] | None = None,
+    xmp: bytes | None = None,
+    iptc: bytes | None = None,
 ) -> bytes:
     """A little-endian baseline TIFF with 16 bits per sample from uint16 ``(H, W, C)``,
     C = 1, 3 or 4 (RGBA, unassociated alpha), in one Adobe-deflate strip. (Gray+alpha is
@@ -174,6 +179,11 @@ def encode_tiff16(
     strip = zlib.compress(samples.astype("<u2").tobytes(), 6)
     strip_offset = 8
     tags = _tiff_tags(width, height, channels, strip_offset, len(strip), icc_profile, dpi)
+    if xmp:
+        tags.append((700, _BYTE, xmp))
+    if iptc:
+        tags.append((33723, _UNDEFINED, iptc))
+    tags.sort(key=lambda t: t[0])
     ifd_offset = strip_offset + len(strip) + (len(strip) & 1)
     extra_offset = ifd_offset + 2 + 12 * len(tags) + 4
     entries, extra = [], b""

@@ -4,8 +4,14 @@ Rules users can rely on (also in the README):
 
 * **Orientation.** The EXIF orientation is applied at load (the semantics of
   ``ImageOps.exif_transpose``); the EXIF kept in ``Frame.metadata`` says orientation 1.
-* **Metadata.** EXIF (JPEG, PNG and WebP sources), the ICC profile and the DPI go into
-  ``Frame.metadata``, for the writer to keep (:mod:`stylepipe.imaging.write`).
+* **Metadata.** EXIF (JPEG, PNG, WebP, AVIF and HEIF sources), the ICC profile, the DPI,
+  XMP and IPTC go into ``Frame.metadata``, for the writer to keep
+  (:mod:`stylepipe.imaging.write`, :mod:`stylepipe.imaging.metadata`).
+* **Colour.** 8-bit RGB inputs with a wide-gamut profile are converted to sRGB
+  (:mod:`stylepipe.imaging.colour`).
+* **Formats.** HEIF/HEIC through pillow-heif, AVIF through Pillow, camera RAW through
+  rawpy (:mod:`stylepipe.imaging.raw`); the format table is in
+  :mod:`stylepipe.imaging.formats`.
 * **Alpha** is split into ``Frame.alpha`` (PNG colour-key transparency included).
 * **16 bits.** 16-bit PNG/TIFF sources (gray, gray+alpha, RGB, RGBA) load as
   ``bit_depth=16`` float frames. Mode ``I`` is read as 16-bit (clipped to 0..65535),
@@ -26,57 +32,29 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from stylepipe.errors import ImageReadError, UsageError
+from stylepipe.errors import ImageReadError
 from stylepipe.imaging import highdepth
+from stylepipe.imaging.colour import to_srgb
+from stylepipe.imaging.formats import (
+    CANONICAL_EXTENSIONS,
+    FORMAT_ALIASES,
+    FORMATS,
+    INPUT_EXTENSIONS,
+    format_for_suffix,
+    is_image_name,
+    is_raw_name,
+    missing_codec,
+    normalize_format,
+    register_heif,
+)
 from stylepipe.imaging.frame import Frame, ImageMetadata
+from stylepipe.imaging.metadata import read_iptc, read_xmp
+from stylepipe.imaging.raw import read_raw
 
 DEFAULT_MAX_PIXELS: int = Image.MAX_IMAGE_PIXELS or 89_478_485
 """Pillow's own decompression-bomb limit, the default of ``--max-pixels``."""
 
-FORMATS: dict[str, str] = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
-"""Output formats: our name -> Pillow's name."""
-
-CANONICAL_EXTENSIONS: dict[str, str] = {
-    "png": ".png",
-    "jpeg": ".jpg",
-    "webp": ".webp",
-    "tiff": ".tif",
-}
-FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
-_EXTENSION_FORMATS = {
-    ".png": "png",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".jpe": "jpeg",
-    ".jfif": "jpeg",
-    ".webp": "webp",
-    ".tif": "tiff",
-    ".tiff": "tiff",
-}
-_OTHER_INPUTS = {".bmp", ".dib", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".pcx", ".qoi"}
-INPUT_EXTENSIONS: frozenset[str] = frozenset(_EXTENSION_FORMATS) | frozenset(_OTHER_INPUTS)
-"""Lower-case suffixes treated as images when collecting inputs."""
-
 _ORIENTATION = ExifTags.Base.Orientation
-
-
-def normalize_format(name: str) -> str:
-    """``png``, ``jpeg``, ``webp`` or ``tiff`` from a user's spelling (``JPG``, ``.tif``)."""
-    key = name.strip().lower().lstrip(".")
-    key = FORMAT_ALIASES.get(key, key)
-    if key not in FORMATS:
-        raise UsageError(f"unknown output format {name!r}", hint="use png, jpeg, webp or tiff")
-    return key
-
-
-def format_for_suffix(suffix: str) -> str | None:
-    """The output format a file suffix names, or None (``.jpeg`` -> ``jpeg``)."""
-    return _EXTENSION_FORMATS.get(suffix.lower())
-
-
-def is_image_name(path: Path) -> bool:
-    """Whether a file name has an image suffix we read."""
-    return path.suffix.lower() in INPUT_EXTENSIONS
 
 
 @contextmanager
@@ -109,6 +87,12 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Fr
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: empty file (0 bytes)")
+        missing = missing_codec(path.suffix)
+        if missing:
+            raise ImageReadError(f"{path}: {missing}")
+        if is_raw_name(path):
+            return read_raw(path, max_pixels=max_pixels)
+        register_heif()
         with Image.open(path) as image:
             _check_pixels(path, image, max_pixels)
             return _decode(path, image)
@@ -150,13 +134,11 @@ def _decode(path: Path, image: ImageFile.ImageFile) -> Frame:
     pixels = _orient(pixels, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
     if orientation in (5, 6, 7, 8) and metadata.dpi:
-        metadata = ImageMetadata(
-            metadata.source_format, metadata.exif, metadata.icc_profile, metadata.dpi[::-1]
-        )
+        metadata = metadata.replace(dpi=metadata.dpi[::-1])
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     if alpha is not None:
         alpha = np.ascontiguousarray(alpha, dtype=np.float32)
-    return Frame(pixels=pixels, alpha=alpha, bit_depth=depth, metadata=metadata)
+    return to_srgb(Frame(pixels=pixels, alpha=alpha, bit_depth=depth, metadata=metadata))
 
 
 def _split_deep(samples: np.ndarray, image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -258,7 +240,9 @@ def _metadata(image: Image.Image) -> tuple[ImageMetadata, int]:
     icc = image.info.get("icc_profile") or None
     dpi = image.info.get("dpi")
     good_dpi = (float(dpi[0]), float(dpi[1])) if isinstance(dpi, tuple) and min(dpi) > 0 else None
-    meta = ImageMetadata(image.format, exif_bytes, icc, good_dpi)
+    meta = ImageMetadata(
+        image.format, exif_bytes, icc, good_dpi, xmp=read_xmp(image), iptc=read_iptc(image)
+    )
     return meta, orientation
 
 
@@ -285,6 +269,7 @@ __all__ = [
     "CANONICAL_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
     "FORMATS",
+    "FORMAT_ALIASES",
     "INPUT_EXTENSIONS",
     "format_for_suffix",
     "is_image_name",

@@ -2,15 +2,17 @@
 
 Rules users can rely on (also in the README):
 
-* **Metadata.** The frame's EXIF, ICC profile and DPI (read with the source) are written
+* **Metadata.** The frame's EXIF, ICC profile, DPI, XMP and IPTC (read with the source)
+  are written where the format can carry them (:mod:`stylepipe.imaging.metadata`)
   unless ``strip_metadata``; that EXIF has orientation 1, as the orientation was applied
   at load. An ICC profile whose colour space no longer matches the pixels (a gray profile
   on an RGB result or the reverse, a CMYK profile) is dropped.
 * **Alpha** is re-attached from ``Frame.alpha``. JPEG has no alpha: the image is
   composited onto white (what browsers and most viewers show).
-* **16 bits.** ``bit_depth=16`` frames keep 16 bits in PNG and TIFF outputs; JPEG/WebP are
-  8-bit. A 16-bit gray+alpha TIFF output is written as 16-bit RGBA (Pillow cannot read
-  16-bit gray+alpha TIFFs). WebP stores colour only: gray is written as RGB.
+* **16 bits.** ``bit_depth=16`` frames keep 16 bits in PNG and TIFF outputs; JPEG, WebP, AVIF and
+  HEIF are 8-bit. A 16-bit gray+alpha TIFF output is written as 16-bit RGBA (Pillow cannot read
+  16-bit gray+alpha TIFFs). WebP, AVIF and HEIF
+  outputs store gray as RGB.
 * **Atomic.** The file appears complete or not at all (:func:`stylepipe.atomic.atomic_write`);
   a full or read-only storage gives :class:`~stylepipe.errors.StorageFullError`.
 
@@ -30,8 +32,9 @@ from PIL import Image
 from stylepipe.atomic import atomic_write
 from stylepipe.errors import ImageWriteError, StorageFullError
 from stylepipe.imaging import highdepth
+from stylepipe.imaging import metadata as xmp_iptc
+from stylepipe.imaging.formats import FORMATS, normalize_format, register_heif, write_problem
 from stylepipe.imaging.frame import Frame, ImageMetadata, to_uint8, to_uint16
-from stylepipe.imaging.read import FORMATS, normalize_format
 
 _WHITE = 1.0
 
@@ -39,7 +42,7 @@ _WHITE = 1.0
 @dataclass(frozen=True)
 class SaveOptions:
     """How to encode an output: format (see :data:`stylepipe.imaging.read.FORMATS`),
-    JPEG/WebP quality 1-100, PNG zlib level 0-9 and whether to drop EXIF, ICC profile
+    JPEG/WebP/AVIF/HEIF quality 1-100, PNG zlib level 0-9 and whether to drop EXIF, ICC profile
     and DPI."""
 
     format: str
@@ -78,21 +81,31 @@ def write_error(path: Path, exc: OSError) -> ImageWriteError:
 def encode_image(frame: Frame, options: SaveOptions) -> bytes:
     """The encoded file contents for ``frame``."""
     fmt = normalize_format(options.format)
+    problem = write_problem(fmt)
+    if problem:
+        raise ImageWriteError(f"cannot encode {fmt.upper()}: {problem}")
+    if fmt == "heif":
+        register_heif()
     pixels, alpha = frame.pixels, frame.alpha
     if fmt == "jpeg" and alpha is not None:
         pixels, alpha = pixels * alpha[..., None] + _WHITE * (1.0 - alpha[..., None]), None
-    if fmt == "webp" and pixels.shape[2] == 1:
-        pixels = np.repeat(pixels, 3, axis=2)  # WebP stores colour only
+    if fmt in ("webp", "avif", "heif") and pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)  # these store colour only
     deep = frame.bit_depth == 16 and fmt in ("png", "tiff")
     channels = pixels.shape[2]
     meta = _metadata_kwargs(frame.metadata, channels, options.strip_metadata)
+    xmp, iptc = (
+        (None, None) if options.strip_metadata else (frame.metadata.xmp, frame.metadata.iptc)
+    )
     try:
         if deep and (channels == 3 or alpha is not None):
-            return _encode_deep(fmt, pixels, alpha, options, meta)
+            return _encode_deep(fmt, pixels, alpha, options, meta, xmp, iptc)
         image = _to_pil(pixels, alpha, deep)
         buffer = io.BytesIO()
-        image.save(buffer, format=FORMATS[fmt], **_format_kwargs(fmt, options), **meta)
-        return buffer.getvalue()
+        extra = xmp_iptc.save_kwargs(fmt, xmp, iptc)
+        image.save(buffer, format=FORMATS[fmt], **_format_kwargs(fmt, options), **meta, **extra)
+        data = buffer.getvalue()
+        return xmp_iptc.add_jpeg_iptc(data, iptc) if fmt == "jpeg" and iptc else data
     except (OSError, ValueError, TypeError) as exc:
         raise ImageWriteError(f"cannot encode {fmt.upper()}: {exc}") from None
 
@@ -119,7 +132,7 @@ def _icc_fits(profile: bytes, channels: int) -> bool:
 def _format_kwargs(fmt: str, options: SaveOptions) -> dict[str, object]:
     if fmt == "png":
         return {"compress_level": options.compression}
-    if fmt in ("jpeg", "webp"):
+    if fmt in ("jpeg", "webp", "avif", "heif"):
         return {"quality": options.quality}
     return {"compression": "tiff_adobe_deflate"}
 
@@ -140,6 +153,8 @@ def _encode_deep(
     alpha: np.ndarray | None,
     options: SaveOptions,
     meta: dict[str, object],
+    xmp: bytes | None,
+    iptc: bytes | None,
 ) -> bytes:
     planes = [pixels] if alpha is None else [pixels, alpha[..., None]]
     if fmt == "tiff" and alpha is not None and pixels.shape[2] == 1:
@@ -158,8 +173,9 @@ def _encode_deep(
             icc_profile=icc_bytes,
             dpi=dpi_pair,
             exif=exif if isinstance(exif, bytes) else None,
+            xmp=xmp,
         )
-    return highdepth.encode_tiff16(samples, icc_profile=icc_bytes, dpi=dpi_pair)
+    return highdepth.encode_tiff16(samples, icc_profile=icc_bytes, dpi=dpi_pair, xmp=xmp, iptc=iptc)
 
 
 __all__ = ["SaveOptions", "encode_image", "write_error", "write_image"]
