@@ -228,3 +228,14 @@ def test_upscale_from_the_command_line(tmp_path: Path) -> None:
         assert (g.size, g.mode) == ((24, 48), "L")
         alpha = np.asarray(a)[:, :, 3]
         assert alpha[:, :20].min() == 255 and alpha[:, 28:].max() == 0
+
+
+@pytest.mark.usefixtures("packs")
+def test_upscale_divides_the_dpi_so_the_print_size_stays() -> None:
+    """A x4 upscale of a 300 dpi scan prints at the same size: 75 dpi."""
+    from stylepipe import ImageMetadata
+
+    source = frame(5, 6).replace(metadata=ImageMetadata(dpi=(300.0, 300.0)))
+    out = ready(model="sharp-x4").apply(source)
+    assert out.size == (24, 20) and out.metadata.dpi == (75.0, 75.0)
+    assert ready(model="sharp-x4", scale=2).apply(source).metadata.dpi == (150.0, 150.0)

@@ -140,7 +140,9 @@ class UpscaleFilter(Filter):
         if scale < self.model.scale:
             out = resize_lanczos(out, frame.height * scale, frame.width * scale)
         alpha = None if frame.alpha is None else upscale_alpha(frame.alpha, scale)
-        return frame.replace(pixels=np.ascontiguousarray(out, dtype=np.float32), alpha=alpha)
+        pixels = np.ascontiguousarray(out, dtype=np.float32)
+        metadata = frame.metadata.resized(scale)  # same print size: DPI / scale
+        return frame.replace(pixels=pixels, alpha=alpha, metadata=metadata)
 
 
 def model_scale_for(catalog: Catalog, scale: int) -> int:
