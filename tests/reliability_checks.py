@@ -17,6 +17,8 @@ from typing import Any
 from PIL import Image
 from reliability_corpus import Corpus, Entry, Size
 
+from stylepipe.imaging.formats import register_heif
+
 
 def snapshot(root: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file (link target for links) under ``root``."""
@@ -34,6 +36,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def reopens(path: Path) -> tuple[bool, Size | None, str]:
     """Whether ``path`` decodes fully (every frame), its size and a reason if not."""
+    register_heif()  # HEIC outputs of HEIC inputs
     try:
         with Image.open(path) as image:
             image.load()

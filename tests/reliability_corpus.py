@@ -16,9 +16,11 @@ Filters used on it must keep the image size (``autocontrast``, ``style`` do).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import struct
+import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -296,9 +298,30 @@ def damage_sources() -> dict[str, bytes]:
     }
 
 
-def _damaged(corpus: Corpus, rng: np.random.Generator, flips: int) -> None:
+def photo_damage_sources() -> dict[str, bytes]:
+    """Valid HEIC, AVIF and DNG files to damage, for the codecs installed here."""
+    from stylepipe.imaging import formats
+
+    rgb = Image.fromarray(pattern(40, 30, 12))
+    sources: dict[str, bytes] = {}
+    if formats.register_heif():
+        sources["photo.heic"] = encode(rgb, "HEIF", quality=80)
+    if formats.avif_supported():
+        sources["photo.avif"] = encode(rgb, "AVIF", quality=80)
+    if importlib.util.find_spec("rawpy") and importlib.util.find_spec("pidng"):
+        from photo_samples import save_dng
+
+        with tempfile.TemporaryDirectory() as folder:
+            sources["camera.dng"] = save_dng(Path(folder) / "c.dng", 30, 40).read_bytes()
+    return sources
+
+
+def add_damaged(
+    corpus: Corpus, rng: np.random.Generator, flips: int, sources: dict[str, bytes]
+) -> None:
+    """Truncated and bit-flipped variants of each source (40x30 pictures)."""
     cuts = (0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98)
-    for name, data in damage_sources().items():
+    for name, data in sources.items():
         stem, suffix = os.path.splitext(name)
         for cut in cuts:
             rel = f"damaged/{stem}-cut{int(cut * 100):02d}{suffix}"
@@ -385,7 +408,8 @@ def _links_and_hidden(corpus: Corpus) -> None:
 
 def build_corpus(root: Path, *, seed: int = 0, flips: int = 16) -> Corpus:
     """Write the corpus under ``root`` (created) and describe it. ``flips``: bit-flipped
-    variants per damaged source (10 sources); the default gives about 560 files."""
+    variants per damaged source (10 sources, plus HEIC, AVIF and DNG where their codecs
+    are installed); the default gives about 560 files (630 with those)."""
     root.mkdir(parents=True, exist_ok=True)
     corpus = Corpus(root)
     rng = np.random.default_rng(seed)
@@ -403,6 +427,6 @@ def build_corpus(root: Path, *, seed: int = 0, flips: int = 16) -> Corpus:
     ]
     for step in steps:
         step(corpus, rng)
-    _damaged(corpus, rng, flips)
+    add_damaged(corpus, rng, flips, damage_sources() | photo_damage_sources())
     _links_and_hidden(corpus)
     return corpus

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from reliability_checks import check_batch, read_report, reopens, snapshot, temp_files
-from reliability_corpus import build_corpus, pattern
+from reliability_corpus import Corpus, add_damaged, build_corpus, pattern, photo_damage_sources
 
 from stylepipe.atomic import atomic_write, temp_prefix
 from stylepipe.engine.batch import remove_stale_temps
@@ -106,6 +106,37 @@ def test_corpus_batch_loses_nothing(tmp_path: Path, tiny_style: str) -> None:
     assert "a.bmp.png, a.gif.png, a.png.png" in warnings
     bomb_reasons = [f["reason"] for f in report["files"] if "/bombs/" in f["input"]]
     assert all("limit" in reason for reason in bomb_reasons), bomb_reasons
+
+
+def test_damaged_heic_avif_and_dng_lose_nothing(tmp_path: Path) -> None:
+    """Truncated and bit-flipped HEIC, AVIF and DNG files: each gives a valid output or
+    a one-line reason; no abort, nothing partial, inputs untouched."""
+    sources = photo_damage_sources()
+    if not sources:
+        pytest.skip("no HEIC, AVIF or RAW codec installed")
+    corpus = Corpus(tmp_path / "in")
+    corpus.root.mkdir()
+    add_damaged(corpus, np.random.default_rng(5), 8, sources)
+    before = snapshot(corpus.root)
+    out, report_path = tmp_path / "out", tmp_path / "report.json"
+    done = _run(
+        corpus.root,
+        "-o",
+        out,
+        "--recursive",
+        "--filter",
+        "autocontrast",
+        "--report",
+        report_path,
+        "-q",
+    )
+    stderr = done.stderr.decode(errors="replace")
+    assert done.returncode in (0, 1) and "Traceback" not in stderr, stderr
+    outcome = check_batch(corpus, read_report(report_path), out, before, done.returncode)
+    assert outcome.unexpected == []
+    assert outcome.aborted == 0 and outcome.partial_files == 0 and outcome.inputs_modified == 0
+    assert outcome.valid_outputs + outcome.failures_with_reason == len(corpus.entries)
+    assert outcome.failures_with_reason > 0  # the deep cuts cannot decode
 
 
 def _statuses(corpus, report) -> dict[str, set[str]]:
