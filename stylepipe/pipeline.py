@@ -139,7 +139,9 @@ class _OutputTable(FilterParams):
     """``[output]`` keys, checked by the same typed-parameter code as filter parameters."""
 
     format: str | None = param(None, help="output format", choices=OUTPUT_FORMATS)
-    quality: int = param(_DEFAULT_OUTPUT.quality, help="JPEG/WebP quality", min=1, max=100)
+    quality: int = param(
+        _DEFAULT_OUTPUT.quality, help="JPEG/WebP/AVIF/HEIC quality", min=1, max=100
+    )
     compression: int = param(_DEFAULT_OUTPUT.compression, help="PNG level", min=0, max=9)
     name: str = param(_DEFAULT_OUTPUT.name, help="output file name template")
 

@@ -36,9 +36,13 @@ folder. With a single input, -o may name the output file (out.jpg). An existing 
 a per-file failure unless --skip-existing or --overwrite (when every output exists, the
 run is refused before it starts); an input file is never overwritten, and -o may not be
 an input folder. Hidden files and files without an image suffix are left out and
-counted, and so are images in subfolders without --recursive. EXIF (orientation applied
-and reset), ICC profile and DPI are kept unless --strip-metadata; 16-bit PNG/TIFF stay
-16-bit; JPEG output puts transparent areas on white. Animated images: first frame.
+counted, and so are images in subfolders without --recursive. HEIC needs
+'stylepipe[heif]', camera RAW (.dng .cr2 .nef .arw ...) 'stylepipe[raw]'; RAW becomes a
+16-bit TIFF unless --format says otherwise. Wide-gamut (Display P3, Adobe RGB) inputs
+are converted to sRGB. EXIF (orientation applied and reset), ICC profile, DPI, XMP and
+IPTC are kept unless --strip-metadata; resize and upscale divide the DPI (same print
+size); 16-bit PNG/TIFF stay 16-bit; JPEG output puts transparent areas on white.
+Animated images: first frame.
 --max-pixels defaults to {DEFAULT_MAX_PIXELS:,} pixels (Pillow's guard).
 
 --filter NAME:key=value,... sets parameters; a bare value sets the filter's main
@@ -112,16 +116,20 @@ def _add_batch_options(parser: argparse.ArgumentParser) -> None:
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output and runtime (override the pipeline file)")
     group.add_argument(
-        "--format", help="png, jpeg, webp or tiff (default: the input's; others become png)"
+        "--format",
+        help="png, jpeg, webp, tiff, avif or heif (default: the input's; RAW becomes tiff, "
+        "others png)",
     )
-    group.add_argument("--quality", metavar="1-100", help="JPEG/WebP quality")
+    group.add_argument("--quality", metavar="1-100", help="JPEG/WebP/AVIF/HEIC quality")
     group.add_argument("--compression", metavar="0-9", help="PNG compression level")
     group.add_argument(
         "--name",
         metavar="TEMPLATE",
         help="fields {stem} {ext} {filter} {model} {scale}, e.g. '{stem}_{model}{ext}'",
     )
-    group.add_argument("--strip-metadata", action="store_true", help="drop EXIF, ICC and DPI")
+    group.add_argument(
+        "--strip-metadata", action="store_true", help="drop EXIF, ICC, DPI, XMP and IPTC"
+    )
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--precision", help="auto, fp32, bf16 or fp16")
     group.add_argument("--tile", metavar="N", help="input pixels per tile, 0 = whole, or auto")
