@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stylepipe.errors import ModelError
 from stylepipe.models.descriptor import BLACK_OUTPUT, CheckedSink, input_levels, plan_padding
@@ -180,7 +180,6 @@ def load_model(
     import torch
 
     from stylepipe.models.devices import resolve_precision
-    from stylepipe.models.statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
 
     warn = warn or _ignore
     where = f"model {spec.name!r} ({spec.weights})"
@@ -191,14 +190,7 @@ def load_model(
         )
     verify_weights(spec)
     params = {**architecture.default_params, **spec.arch_params}
-    try:
-        net = architecture.build(**params)
-        policy = architecture.tiling(**params)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{where}: cannot build {architecture.id} with {params}: {exc}") from exc
-    state = drop_stale_norm_stats(net, load_state_dict(spec.weights))
-    state, _ = fold_batch_norms(net, state)
-    fit_state_dict(net, state, where=where)
+    net, policy = _network(architecture, params, load_state_dict(spec.weights), where)
     if spec.kind == "sr" and policy.scale != spec.scale:
         raise ModelError(f"{where}: manifest says x{spec.scale}, network is x{policy.scale}")
     supported = tuple(spec.manifest.get("precisions", architecture.precisions))
@@ -216,6 +208,30 @@ def load_model(
         tile=tile,
         warn=warn,
     )
+
+
+def _network(
+    architecture: Architecture,
+    params: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    where: str,
+) -> tuple[nn.Module, TilingPolicy]:
+    """The network of ``architecture`` with ``params`` holding the weights ``state``
+    (``architecture.load`` when the family builds from its weights, else ``build`` and
+    the key-by-key check), and its tiling policy."""
+    from stylepipe.models.statedict import drop_stale_norm_stats, fit_state_dict, fold_batch_norms
+
+    try:
+        policy = architecture.tiling(**params)
+        if architecture.load is not None:
+            return architecture.load(state, params), policy
+        net = architecture.build(**params)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{where}: cannot build {architecture.id} with {params}: {exc}") from exc
+    state = drop_stale_norm_stats(net, state)
+    state, _ = fold_batch_norms(net, state)
+    fit_state_dict(net, state, where=where)
+    return net, policy
 
 
 TRAIN_OR_IMPORT = (

@@ -23,7 +23,10 @@ class Architecture:
     gives the :class:`TilingPolicy` of a network built with those parameters.
     ``precisions``: the reduced precisions its weights tolerate besides fp32.
     ``import_input_range``: the value range (1.0 or 255.0) of the foreign checkpoints that
-    ``detect`` recognises, recorded when ``stylepipe import-model`` imports one."""
+    ``detect`` recognises, recorded when ``stylepipe import-model`` imports one.
+    ``load(state_dict, params)``: for families whose layout only the weights tell (the
+    community models through spandrel), the network built from its weights and loaded
+    with them; used instead of ``build`` + the key check when set."""
 
     id: str
     kind: ModelKind
@@ -34,6 +37,7 @@ class Architecture:
     summary: str = ""
     precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
     import_input_range: float = 1.0
+    load: Callable[[Mapping[str, Any], Mapping[str, Any]], nn.Module] | None = None
 
 
 @dataclass(frozen=True)

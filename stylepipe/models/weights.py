@@ -25,7 +25,8 @@ PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05
 def load_state_dict(path: Path, *, safetensors_only: bool = False) -> dict[str, torch.Tensor]:
     """Load weights as data only: ``.safetensors`` or a torch file with ``weights_only``.
 
-    Accepts a plain state dict or a dict holding one under ``state_dict``/``model``.
+    Accepts a plain state dict or a dict holding one under ``state_dict``/``model``/
+    ``params_ema``/``params``.
     Raises :class:`ModelError` for anything else, including pickles that want to run code.
     ``safetensors_only`` (packs): any other file is refused without being opened by an
     unpickler.
@@ -92,7 +93,7 @@ def _load_failure(exc: Exception) -> str:
 def _unwrap_state_dict(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
     import torch
 
-    for key in ("state_dict", "model", "params"):
+    for key in ("state_dict", "model", "params_ema", "params"):  # params_ema: Real-ESRGAN
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
             loaded = loaded[key]
             break
@@ -199,9 +200,12 @@ def sha256_file(path: Path) -> str:
 
 
 def verify_weights(spec: ModelSpec) -> None:
-    """Check the weights file against the sha256 its manifest records, if it records one."""
-    files = spec.manifest.get("files")
+    """Check the weights file against the sha256 its manifest records, if it records one
+    (in ``files``, or in ``weights_link`` for a pack that links to its weights)."""
+    files, link = spec.manifest.get("files"), spec.manifest.get("weights_link")
     expected = files.get(Path(spec.weights).name) if isinstance(files, Mapping) else None
+    if isinstance(link, Mapping):  # an imported model that links to its weights file
+        expected = link.get("sha256")
     problem = None if expected is None else sha256_problem(Path(spec.weights), str(expected))
     if problem == "missing":
         raise ModelError(f"model {spec.name!r}: weights file not found: {spec.weights}")

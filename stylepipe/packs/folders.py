@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stylepipe.errors import PluginWarning, StylepackError
 from stylepipe.models.spec import ModelKind, ModelSpec
-from stylepipe.packs.format import iter_packs
+from stylepipe.packs.format import Pack, iter_packs
 from stylepipe.wording import a_model, model_noun
 
 
@@ -36,7 +36,7 @@ def scan_pack_folder(
             continue
         where = found.path
         if not found.weights.is_file():
-            problems.append(f"skipped style pack {where}: {found.weights.name} is missing")
+            problems.append(f"skipped style pack {where}: {_weights_name(found)} is missing")
         elif kind is not None and found.manifest["kind"] != kind:
             problems.append(
                 f"skipped style pack {where}: {a_model(found.manifest['kind'])} "
@@ -68,3 +68,9 @@ def register_pack_folder(
     for message in problems:
         warnings.warn(message, PluginWarning, stacklevel=2)
     return problems
+
+
+def _weights_name(pack: Pack) -> str:
+    """The missing weights as a message names them: the file name of the pack's own, the
+    full path of a linked file (an imported model whose original was moved)."""
+    return str(pack.weights) if "weights_link" in pack.manifest else pack.weights.name

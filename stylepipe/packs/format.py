@@ -89,7 +89,9 @@ def validate_manifest(data: Any, *, where: str = MANIFEST) -> dict[str, Any]:
     if data["kind"] not in KINDS:
         raise StylepackError(f"{where}: kind must be one of {KINDS}, got {data['kind']!r}")
     files = data["files"]
-    if WEIGHTS not in files:
+    if "weights_link" in data:
+        _check_link(data["weights_link"], where)
+    elif WEIGHTS not in files:
         raise StylepackError(f"{where}: files must list {WEIGHTS}")
     for fname, digest in files.items():
         if not isinstance(fname, str) or "/" in fname or "\\" in fname or fname.startswith("."):
@@ -97,6 +99,21 @@ def validate_manifest(data: Any, *, where: str = MANIFEST) -> dict[str, Any]:
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise StylepackError(f"{where}: sha256 of {fname!r} is not a hex digest")
     return data
+
+
+def _check_link(link: Any, where: str) -> None:
+    """``weights_link`` (an imported model linking to its weights file instead of holding
+    a copy): ``{"path": absolute path, "sha256": hex digest}``."""
+    if (
+        not isinstance(link, dict)
+        or not isinstance(link.get("path"), str)
+        or not Path(link["path"]).is_absolute()
+        or not isinstance(link.get("sha256"), str)
+        or not re.fullmatch(r"[0-9a-f]{64}", link["sha256"])
+    ):
+        raise StylepackError(
+            f"{where}: weights_link must be {{'path': absolute path, 'sha256': hex digest}}"
+        )
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,9 @@ class Pack:
 
     @property
     def weights(self) -> Path:
-        return self.path / WEIGHTS
+        """The weights file: the pack's own, or the file it links to (``weights_link``)."""
+        link = self.manifest.get("weights_link")
+        return Path(link["path"]) if isinstance(link, dict) else self.path / WEIGHTS
 
     def verify(self) -> None:
         """Every listed file exists and matches its sha256."""
@@ -166,7 +185,7 @@ def iter_packs(root: Path) -> Iterator[Pack | StylepackError]:
 def write_pack(
     dest: Path,
     manifest: Mapping[str, Any],
-    state_dict: Mapping[str, Any],
+    state_dict: Mapping[str, Any] | None,
     extra_files: Mapping[str, bytes | Path] | None = None,
     *,
     overwrite: bool = False,
@@ -174,7 +193,8 @@ def write_pack(
     """Write a complete pack folder atomically (built in a temporary sibling, then renamed).
 
     ``manifest`` holds everything but ``format``, ``format_version`` and ``files``,
-    which are filled in here. Tensors are saved contiguous, on the CPU.
+    which are filled in here. Tensors are saved contiguous, on the CPU; ``state_dict``
+    ``None`` writes no weights (the manifest's ``weights_link`` names them).
     """
     from safetensors.torch import save_file
 
@@ -184,8 +204,9 @@ def write_pack(
         raise StylepackError(f"{dest} already exists", hint="use --force to replace it")
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-        save_file(tensors, str(staging / WEIGHTS), metadata=weights_metadata(manifest))
+        if state_dict is not None:
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+            save_file(tensors, str(staging / WEIGHTS), metadata=weights_metadata(manifest))
         for fname, content in (extra_files or {}).items():
             target = staging / fname
             if isinstance(content, Path):
@@ -239,6 +260,11 @@ ALLOWED_FILES = frozenset({MANIFEST, WEIGHTS, *PICTURES, *TEXT_FILES})
 def shareable_files(pack: Pack) -> list[str]:
     """The pack's files (sorted, manifest excluded) after checking their checksums and
     that each is allowed in a shared pack; raises :class:`StylepackError` otherwise."""
+    if "weights_link" in pack.manifest:
+        raise StylepackError(
+            f"{pack.path}: the pack links to its weights ({pack.weights}) and holds no copy",
+            hint="re-import the model with --copy to share it",
+        )
     pack.verify()
     files = sorted(pack.manifest["files"])
     unshareable = [f for f in files if f not in ALLOWED_FILES]
