@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from stylepipe import Architecture, Filter, ModelSpec, TilingPolicy, hookimpl, register_pack_folder
 
+from .community import ARCHITECTURE as COMMUNITY_ARCHITECTURE
 from .filter import UpscaleFilter
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def register_architectures(register: Callable[[Architecture], None]) -> None:
             summary="Johnson et al. 2016 super-resolution, x4/x8, no normalization",
         )
     )
+    register(COMMUNITY_ARCHITECTURE)
 
 
 @hookimpl

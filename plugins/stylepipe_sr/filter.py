@@ -1,4 +1,6 @@
-"""The ``upscale`` filter: x2 to x8 super-resolution (Johnson, Alahi & Fei-Fei 2016).
+"""The ``upscale`` filter: x2 to x8 super-resolution (Johnson, Alahi & Fei-Fei 2016), and
+any community upscaler imported through spandrel (x1 restoration to x8; see
+:mod:`stylepipe_sr.community`).
 
 The output is exactly ``scale`` times the input in both directions, whatever the input
 size. The models are x4 and x8; a smaller ``scale`` runs the smallest model that reaches
@@ -45,7 +47,7 @@ BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_sr": its models/ are 
 #: "Quality report". Re-measure after retraining.
 DEFAULT_MODELS = ("sr4-pixel", "sr4", "sr8")
 DEFAULT_SCALE = 4
-MIN_SCALE, MAX_SCALE = 2, 8
+MIN_SCALE, MAX_SCALE = 1, 8
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -55,7 +57,7 @@ class UpscaleParams(FilterParams):
 
     scale: int | None = param(
         None,
-        help="2 to 8 (default: the model's scale, or 4 without a model); below the model's "
+        help="1 to 8 (default: the model's scale, or 4 without a model); below the model's "
         "scale, the model runs and its result is resized down with Lanczos",
         min=MIN_SCALE,
         max=MAX_SCALE,
@@ -73,7 +75,8 @@ class UpscaleParams(FilterParams):
 
 
 class UpscaleFilter(Filter):
-    """Upscales each image x2 to x8 with a super-resolution model; the output is exactly
+    """Upscales each image x2 to x8 with a super-resolution model (x1 to x8 with an
+    imported community model: `stylepipe import-model FILE --name NAME`); the output is exactly
     scale times the input (below the model's scale, its result resized down with
     Lanczos), alpha is upscaled bicubically, grayscale stays grayscale.
     Example: --filter upscale:scale=4,match_histogram=true"""
@@ -124,8 +127,14 @@ class UpscaleFilter(Filter):
         return {"model": entry.name, "scale": str(self.upscale_params.scale or entry.item.scale)}
 
     def setup(self, ctx: FilterContext) -> None:
-        """Load the model once for the batch on the runtime's device and precision."""
-        self.model = open_model(ctx, self.choose(ctx.catalog).item)
+        """Load the model once for the batch on the runtime's device and precision; a
+        community model that tiles internally runs on the whole image."""
+        spec = self.choose(ctx.catalog).item
+        self.model = open_model(ctx, spec)
+        if tiles_internally(spec):
+            if ctx.runtime.tile:
+                ctx.warn(f"model {spec.name} tiles internally: --tile is ignored")
+            self.model.tile = 0
 
     def apply(self, frame: Frame) -> Frame:
         if self.model is None:
@@ -143,6 +152,13 @@ class UpscaleFilter(Filter):
         pixels = np.ascontiguousarray(out, dtype=np.float32)
         metadata = frame.metadata.resized(scale)  # same print size: DPI / scale
         return frame.replace(pixels=pixels, alpha=alpha, metadata=metadata)
+
+
+def tiles_internally(spec: ModelSpec) -> bool:
+    """spandrel says the model's family tiles internally (it needs the whole image); a
+    family where tiling is only discouraged (window attention) is still tiled, on its
+    window grid with its measured halo (README "Community upscalers")."""
+    return spec.arch_params.get("tiling") == "internal"
 
 
 def model_scale_for(catalog: Catalog, scale: int) -> int:

@@ -38,6 +38,7 @@ from stylepipe.wording import model_noun
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
     from stylepipe.plugins import Catalog
 
@@ -46,6 +47,7 @@ examples:
   stylepipe import-model candy.pth --name candy
   stylepipe import-model udnie.pth --name my-udnie --license "CC-BY-4.0" --author "Jane Doe"
   stylepipe import-model mine.safetensors --name mine --input-range 1 --force
+  stylepipe import-model 4x-community.pth --name community4x --copy
   stylepipe run photos -o out --filter style:model=candy
 
 pytorch/examples fast_neural_style checkpoints (.pth/.model) are recognised, including
@@ -54,6 +56,11 @@ old ones with running_mean/running_var keys; they expect 0-255 images, which is 
 pack's weights.safetensors) are recognised and take 0-1. Either way the weights are
 tried on a sample photo first: if they give a black, white or NaN image in that range,
 the other range is used when it gives a picture, and otherwise nothing is imported.
+Community upscalers (ESRGAN, Real-ESRGAN compact, SwinIR, HAT, DAT... every family
+spandrel knows; needs the extra: pip install 'stylepipe[community]') are recognised by
+spandrel; the manifest records what it detected (family, scale, size requirements,
+tiling advice, precisions) and the sha256 of the weights, which stay where they are
+(the pack links to FILE) or are copied into the pack as safetensors with --copy.
 The pack goes to the user plugin dir ($STYLEPIPE_HOME/plugins when set), where the
 next run finds it. A name that a bundled or plugin model also has (mosaic) is then
 addressed as stylepipe_local/NAME.
@@ -71,15 +78,17 @@ class ImportOptions:
     description: str | None = None
     input_range: float | None = None  # None: what the detecting architecture declares
     architecture: str | None = None  # None: try every architecture with a detect()
+    copy: bool = False  # community models: copy the weights into the pack, not link them
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add ``import-model`` to the command line."""
     parser = subparsers.add_parser(
         "import-model",
-        help="import a pytorch/examples style checkpoint as a style pack",
+        help="import a pytorch/examples style checkpoint or a community upscaler as a pack",
         description="Import a foreign checkpoint (state dict; pytorch/examples "
-        "fast_neural_style layout is recognised) as a data-only style pack in the user "
+        "fast_neural_style layout and, with spandrel, community upscalers are recognised) "
+        "as a data-only pack in the user "
         "plugin dir. The file is loaded as data only; no code in it runs.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="value of white the weights expect (default: from the recognised format)",
     )
     parser.add_argument("--architecture", help="only try this architecture id")
+    parser.add_argument(
+        "--copy",
+        action="store_true",
+        help="community models: keep a copy of the weights (as safetensors) in the pack "
+        "instead of a link to FILE",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -110,6 +125,7 @@ def run(args: argparse.Namespace, app: App) -> int:
         description=args.description,
         input_range=args.input_range,
         architecture=args.architecture,
+        copy=args.copy,
     )
     catalog = app.catalog
     pack = import_checkpoint(args.file, options, catalog)
@@ -145,22 +161,40 @@ def import_checkpoint(file: Path, options: ImportOptions, catalog: Catalog) -> P
         raise UsageError(f"a model named {name!r} already exists at {dest}", hint="add --force")
     state = load_state_dict(Path(file))
     arch, params = detect_architecture(state, catalog, only=options.architecture, file=file)
-    net = arch.build(**params)
-    state = drop_stale_norm_stats(net, state)
-    state, _ = fold_batch_norms(net, state)
-    fit_state_dict(net, state, where=str(file))
+    net = _network(arch, params, state, file)
     _check_finite(net.state_dict(), file)
     digest = sha256_file(Path(file))
     policy = arch.tiling(**params)
+    known = known_input_range(Path(file), digest, catalog)
+    if arch.load is not None:
+        known = RangeChoice(1.0, "spandrel (community models take 0-1)")
     choice = choose_input_range(
         lambda value: probe_problem(net, policy.multiple, policy.min_size, value),
         given=options.input_range,
-        known=known_input_range(Path(file), digest, catalog),
+        known=known,
         default=arch.import_input_range,
         where=str(file),
     )
     manifest = _manifest(file, options, arch, params, choice, digest)
-    return write_pack(dest, manifest, net.state_dict(), overwrite=options.force)
+    if arch.load is None:
+        return write_pack(dest, manifest, net.state_dict(), overwrite=options.force)
+    if not options.copy:  # a link: the pack names the file and its sha256
+        manifest["weights_link"] = {"path": str(Path(file).resolve()), "sha256": digest}
+        return write_pack(dest, manifest, None, overwrite=options.force)
+    return write_pack(dest, manifest, state, overwrite=options.force)
+
+
+def _network(arch: Architecture, params: dict[str, Any], state: dict, file: Path) -> nn.Module:
+    """The network holding the checkpoint's weights: through ``arch.load`` for families
+    built from their weights (community models), else built from ``params``, cleaned
+    and checked key by key."""
+    if arch.load is not None:
+        return arch.load(state, params)
+    net = arch.build(**params)
+    state = drop_stale_norm_stats(net, state)
+    state, _ = fold_batch_norms(net, state)
+    fit_state_dict(net, state, where=str(file))
+    return net
 
 
 def _params(params: Mapping[str, Any]) -> str:
@@ -187,7 +221,8 @@ def detect_architecture(
     raise ModelError(
         f"{file}: not a checkpoint of a known architecture ({len(state)} tensors)",
         hint=f"recognised layouts: {known} (pytorch/examples fast_neural_style for "
-        "johnson-style); a plugin can add others with Architecture.detect",
+        "johnson-style, every family spandrel supports for spandrel); a plugin can add "
+        "others with Architecture.detect",
     )
 
 
@@ -224,6 +259,8 @@ def _manifest(
             "imported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
     }
+    if "precisions" in params:  # what the detecting architecture says these weights take
+        manifest["precisions"] = list(params["precisions"])
     if options.license:
         manifest["license"] = options.license
     if options.author:
