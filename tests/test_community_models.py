@@ -235,3 +235,14 @@ def test_a_pack_that_links_its_weights_cannot_be_shared(tmp_path: Path) -> None:
     imported(tmp_path, "compact")
     with pytest.raises(StylepackError, match="--copy"):
         shareable_files(read_pack(user_plugin_dir() / "compact"))
+
+
+def test_models_lists_the_family_and_the_licence_note(tmp_path: Path) -> None:
+    imported(tmp_path, "esrgan", "--license", "CC-BY-NC-SA-4.0")
+    imported(tmp_path, "compact")
+    code, out, err = cli("models", "--kind", "sr")
+    text = " ".join((out + err).split())
+    assert code == 0 and "spandrel ESRGAN (tiling supported); CC-BY-NC-SA-4.0" in text
+    assert "spandrel Compact" in text and "licence not recorded" in text
+    code, out, err = cli("models", "show", "esrgan")
+    assert code == 0 and f"folder: {user_plugin_dir() / 'esrgan'}" in " ".join(err.split())

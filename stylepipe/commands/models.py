@@ -147,7 +147,7 @@ def model_record(app: App, entry: Entry[ModelSpec]) -> dict[str, Any]:
         "license": manifest.get("license"),
         "training": manifest.get("training"),
         "training_summary": training_summary(manifest.get("training")),
-        "path": str(Path(spec.weights).parent),
+        "path": str(spec.folder or Path(spec.weights).parent),
     }
 
 
@@ -181,9 +181,19 @@ def _row(record: Mapping[str, Any], *, ambiguous: bool) -> tuple[str, ...]:
         else f"plugin {record['source']}"
     )
     name = record["qualified_name"] if ambiguous else record["name"]
-    arch = record["architecture"] + "(" + _params(record["arch_params"]) + ")"
+    arch = _architecture(record)
     scale = f"x{record['scale']}"
     return name, record["kind"], where, arch, scale, record["training_summary"] or "-"
+
+
+def _architecture(record: Mapping[str, Any]) -> str:
+    """``johnson-sr(scale=4, ...)``; a community model (spandrel) by its family, tiling
+    advice and the licence of its weights (as given at import: they carry their own)."""
+    params = record["arch_params"]
+    if record["architecture"] != "spandrel" or "family" not in params:
+        return record["architecture"] + "(" + _params(params) + ")"
+    licence = record["license"] or "weights licence not recorded (import with --license)"
+    return f"spandrel {params['family']} (tiling {params.get('tiling')}); {licence}"
 
 
 def _params(params: Mapping[str, Any]) -> str:

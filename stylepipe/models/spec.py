@@ -52,6 +52,7 @@ class ModelSpec:
     manifest: Mapping[str, Any] = field(default_factory=dict)
     scale: int = 1
     summary: str = ""
+    folder: Path | None = None  # the pack folder it came from (weights may be linked)
 
     @property
     def input_range(self) -> float:

@@ -156,6 +156,7 @@ class Pack:
             manifest=m,
             scale=int(m["scale"]),
             summary=str(m.get("description", "")),
+            folder=self.path,
         )
 
 
