@@ -121,28 +121,67 @@ def test_a_corrupt_dng_fails_with_a_reason(tmp_path: Path) -> None:
 # --- colour -----------------------------------------------------------------------------
 
 
-def test_a_display_p3_photo_is_converted_to_srgb_and_tagged(tmp_path: Path) -> None:
-    """P3 (200, 80, 60) is a redder red than sRGB (200, 80, 60): read as sRGB unconverted,
-    the colour would shift; converted, it is about sRGB (218, 67, 47)."""
-    source = tmp_path / "p3.png"
-    Image.new("RGB", (8, 8), (200, 80, 60)).save(source, icc_profile=display_p3_profile())
-    frame = read_image(source)
-    assert np.allclose(frame.pixels[0, 0] * 255, (218, 67, 47), atol=3)
+P3_RED, AS_SRGB = (200, 80, 60), (218, 67, 47)
+"""P3 (200, 80, 60) is a redder red than sRGB (200, 80, 60): read as sRGB unconverted, the
+colour would shift; converted, it is about sRGB (218, 67, 47)."""
+
+
+def p3_photo(path: Path) -> Path:
+    Image.new("RGB", (8, 6), P3_RED).save(path, icc_profile=display_p3_profile())
+    return path
+
+
+def description(icc: bytes) -> str:
+    return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+
+
+def test_a_display_p3_photo_goes_to_srgb_for_the_networks_and_back(tmp_path: Path) -> None:
+    source = p3_photo(tmp_path / "p3.png")
+    plain = read_image(source)
+    assert np.allclose(plain.pixels[0, 0] * 255, P3_RED, atol=0.5)  # as it is, by default
+    frame = read_image(source, srgb=True)
+    assert np.allclose(frame.pixels[0, 0] * 255, AS_SRGB, atol=3)
+    assert frame.metadata.source_profile == display_p3_profile()
+    back = reopen(encode_image(frame, SaveOptions("png")))  # default: the input's profile
+    assert np.allclose(back.getpixel((0, 0)), P3_RED, atol=2)
+    assert back.info["icc_profile"] == display_p3_profile()
+    srgb = reopen(encode_image(frame, SaveOptions("png", output_profile="srgb")))
+    assert np.allclose(srgb.getpixel((0, 0)), AS_SRGB, atol=3)
+    assert "sRGB" in description(srgb.info["icc_profile"])
+    bare = reopen(encode_image(frame, SaveOptions("png", strip_metadata=True)))
+    assert np.allclose(bare.getpixel((0, 0)), AS_SRGB, atol=3) and "icc_profile" not in bare.info
+
+
+def test_filters_without_a_network_keep_the_inputs_colours(tmp_path: Path) -> None:
+    source = p3_photo(tmp_path / "p3.png")
     code, err = run_cli("run", source, "-o", tmp_path / "out.png", "--filter", "sharpen:0")
     assert code == 0, err
     with Image.open(tmp_path / "out.png") as out:
-        assert np.allclose(out.getpixel((4, 4)), (218, 67, 47), atol=3)
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
-        assert "sRGB" in ImageCms.getProfileDescription(profile)
+        assert out.getpixel((4, 4)) == P3_RED
+        assert out.info["icc_profile"] == display_p3_profile()
+
+
+def test_network_outputs_are_in_the_inputs_profile_or_srgb(tmp_path: Path) -> None:
+    from model_helpers import write_sr_pack
+
+    write_sr_pack(name="sharp-x4", scale=4, seed=1)
+    source = p3_photo(tmp_path / "p3.png")
+    for profile, expected in (("source", "Display P3"), ("srgb", "sRGB")):
+        out = tmp_path / f"{profile}.png"
+        args = ["--filter", "upscale:model=sharp-x4", "--output-profile", profile]
+        code, err = run_cli("run", source, "-o", out, *args)
+        assert code == 0, err
+        with Image.open(out) as image:
+            assert image.size == (32, 24) and expected in description(image.info["icc_profile"])
 
 
 def test_an_srgb_profile_leaves_the_values_alone(tmp_path: Path) -> None:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     source = tmp_path / "s.png"
     Image.fromarray(pixels()).save(source, icc_profile=srgb)
-    frame = read_image(source)
+    frame = read_image(source, srgb=True)
     np.testing.assert_array_equal(np.rint(frame.pixels * 255), pixels())
-    assert frame.metadata.icc_profile == srgb
+    assert frame.metadata.icc_profile == srgb and frame.metadata.source_profile is None
 
 
 # --- XMP and IPTC -----------------------------------------------------------------------

@@ -38,11 +38,12 @@ run is refused before it starts); an input file is never overwritten, and -o may
 an input folder. Hidden files and files without an image suffix are left out and
 counted, and so are images in subfolders without --recursive. HEIC needs
 'stylepipe[heif]', camera RAW (.dng .cr2 .nef .arw ...) 'stylepipe[raw]'; RAW becomes a
-16-bit TIFF unless --format says otherwise. Wide-gamut (Display P3, Adobe RGB) inputs
-are converted to sRGB. EXIF (orientation applied and reset), ICC profile, DPI, XMP and
-IPTC are kept unless --strip-metadata; resize and upscale divide the DPI (same print
-size); 16-bit PNG/TIFF stay 16-bit; JPEG output puts transparent areas on white.
-Animated images: first frame.
+16-bit TIFF unless --format says otherwise. For the style and upscale networks,
+wide-gamut (Display P3, Adobe RGB) inputs are converted to sRGB, and the results back
+to the input's profile (--output-profile srgb: kept in sRGB). EXIF (orientation
+applied and reset), ICC profile, DPI, XMP and IPTC are kept unless --strip-metadata;
+resize and upscale divide the DPI (same print size); 16-bit PNG/TIFF stay 16-bit; JPEG
+output puts transparent areas on white. Animated images: first frame.
 --max-pixels defaults to {DEFAULT_MAX_PIXELS:,} pixels (Pillow's guard).
 
 --filter NAME:key=value,... sets parameters; a bare value sets the filter's main
@@ -128,6 +129,12 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         help="fields {stem} {ext} {filter} {model} {scale}, e.g. '{stem}_{model}{ext}'",
     )
     group.add_argument(
+        "--output-profile",
+        choices=("source", "srgb"),
+        default="source",
+        help="colour profile of outputs from networks: the input's (default) or sRGB",
+    )
+    group.add_argument(
         "--strip-metadata", action="store_true", help="drop EXIF, ICC, DPI, XMP and IPTC"
     )
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -160,6 +167,7 @@ def run(args: argparse.Namespace, app: App) -> int:
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         strip_metadata=args.strip_metadata,
+        output_profile=args.output_profile,
         max_pixels=args.max_pixels,
     )
     job = plan_batch(pipeline, args.inputs, args.output, options)

@@ -108,7 +108,9 @@ class Executor:
 
     def _load(self, item: WorkItem) -> tuple[Frame, float]:
         started = time.perf_counter()
-        frame = read_image(item.source, max_pixels=self.options.max_pixels)
+        # the networks expect sRGB: wide-gamut inputs are converted for pipelines with one
+        srgb = bool(self.summary.models)
+        frame = read_image(item.source, max_pixels=self.options.max_pixels, srgb=srgb)
         return frame, time.perf_counter() - started
 
     def _take(self, index: int) -> tuple[Frame, float] | None:
@@ -149,6 +151,7 @@ class Executor:
             quality=output.quality,
             compression=output.compression,
             strip_metadata=self.options.strip_metadata,
+            output_profile=self.options.output_profile,
         )
         try:
             item.output.parent.mkdir(parents=True, exist_ok=True)

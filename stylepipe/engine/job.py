@@ -30,6 +30,7 @@ class BatchOptions:
     overwrite: bool = False
     fail_fast: bool = False
     strip_metadata: bool = False
+    output_profile: str = "source"  # or "srgb": see stylepipe.imaging.colour
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     workers: int = 2
     prefetch: int = 2
@@ -38,6 +39,10 @@ class BatchOptions:
         if self.skip_existing and self.overwrite:
             raise UsageError(
                 "--skip-existing and --overwrite contradict each other", hint="choose one"
+            )
+        if self.output_profile not in ("source", "srgb"):
+            raise UsageError(
+                f"unknown output profile {self.output_profile!r}", hint="use source or srgb"
             )
         if self.workers < 1 or self.prefetch < 1:
             raise UsageError("workers and prefetch must be at least 1")

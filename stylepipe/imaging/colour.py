@@ -1,11 +1,14 @@
-"""Colour management (Pillow's ImageCms, LittleCMS): wide-gamut inputs to sRGB.
+"""Colour management (Pillow's ImageCms, LittleCMS): wide-gamut inputs to sRGB and back.
 
-The networks were trained on sRGB photos, so an 8-bit RGB input with an embedded profile
-that is not sRGB (Display P3 from phones, Adobe RGB from cameras) is converted to sRGB
-(relative colorimetric) when it is read, and the frame then carries the sRGB profile, so
-that outputs are written in sRGB and tagged with it. Inputs without a profile are taken
-as sRGB. 16-bit inputs keep their values and profile (Pillow's colour transforms are
-8-bit only), and so does a profile LittleCMS cannot use.
+The networks were trained on sRGB photos, so for a pipeline that runs a model an 8-bit
+RGB input with an embedded profile that is not sRGB (Display P3 from phones, Adobe RGB
+from cameras) is converted to sRGB (relative colorimetric) when it is read
+(:func:`to_srgb`); the frame then carries the sRGB profile and remembers the input's in
+``metadata.source_profile``. The writer converts the result back to that profile
+(:func:`from_srgb`, the default) or keeps sRGB (``--output-profile srgb``). Pipelines
+without a model see the input's own values. Inputs without a profile are taken as sRGB;
+16-bit inputs keep their values and profile (Pillow's colour transforms are 8-bit only),
+and so does a profile LittleCMS cannot use.
 """
 
 from __future__ import annotations
@@ -63,8 +66,28 @@ def to_srgb(frame: Frame) -> Frame:
     if converted is None:
         return frame
     pixels = np.asarray(converted, dtype=np.float32) / 255.0
-    metadata = frame.metadata.replace(icc_profile=srgb_profile())
+    metadata = frame.metadata.replace(icc_profile=srgb_profile(), source_profile=icc)
     return frame.replace(pixels=np.ascontiguousarray(pixels), metadata=metadata)
 
 
-__all__ = ["is_srgb", "profile_name", "srgb_profile", "to_srgb"]
+def from_srgb(pixels: np.ndarray, icc: bytes) -> np.ndarray | None:
+    """RGB float pixels in sRGB converted to the profile ``icc`` (8-bit precision), or
+    None when LittleCMS cannot use the profile."""
+    try:
+        target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        image = Image.fromarray(to_uint8(pixels), "RGB")
+        converted = ImageCms.profileToProfile(
+            image,
+            ImageCms.createProfile("sRGB"),
+            target,
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            outputMode="RGB",
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None
+    if converted is None:
+        return None
+    return np.ascontiguousarray(np.asarray(converted, dtype=np.float32) / 255.0)
+
+
+__all__ = ["from_srgb", "is_srgb", "profile_name", "srgb_profile", "to_srgb"]

@@ -24,6 +24,7 @@ class ImageMetadata:
     dpi: tuple[float, float] | None = None
     xmp: bytes | None = None  # XMP packet (titles, keywords, captions, ratings)
     iptc: bytes | None = None  # IPTC-IIM records (TIFF tag 33723 / JPEG APP13 form)
+    source_profile: bytes | None = None  # the input's ICC profile, when converted to sRGB
 
     def replace(self, **changes: object) -> ImageMetadata:
         """A copy with some fields changed."""

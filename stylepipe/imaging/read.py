@@ -7,8 +7,8 @@ Rules users can rely on (also in the README):
 * **Metadata.** EXIF (JPEG, PNG, WebP, AVIF and HEIF sources), the ICC profile, the DPI,
   XMP and IPTC go into ``Frame.metadata``, for the writer to keep
   (:mod:`stylepipe.imaging.write`, :mod:`stylepipe.imaging.metadata`).
-* **Colour.** 8-bit RGB inputs with a wide-gamut profile are converted to sRGB
-  (:mod:`stylepipe.imaging.colour`).
+* **Colour.** With ``srgb=True`` (pipelines that run a model), 8-bit RGB inputs with a
+  wide-gamut profile are converted to sRGB (:mod:`stylepipe.imaging.colour`).
 * **Formats.** HEIF/HEIC through pillow-heif, AVIF through Pillow, camera RAW through
   rawpy (:mod:`stylepipe.imaging.raw`); the format table is in
   :mod:`stylepipe.imaging.formats`.
@@ -77,8 +77,12 @@ def pixel_limit(max_pixels: int | None) -> Iterator[None]:
 # --- reading ----------------------------------------------------------------------------
 
 
-def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Frame:
-    """Decode ``path`` fully into a :class:`Frame` (orientation applied, metadata kept).
+def read_image(
+    path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, srgb: bool = False
+) -> Frame:
+    """Decode ``path`` fully into a :class:`Frame` (orientation applied, metadata kept);
+    ``srgb``: convert an 8-bit wide-gamut RGB input to sRGB (for the networks, see
+    :mod:`stylepipe.imaging.colour`).
 
     Raises :class:`ImageReadError` with a one-line reason for missing, empty, corrupt,
     truncated, unsupported or oversized (more than ``max_pixels``; 0/None: no limit) files.
@@ -95,7 +99,8 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Fr
         register_heif()
         with Image.open(path) as image:
             _check_pixels(path, image, max_pixels)
-            return _decode(path, image)
+            frame = _decode(path, image)
+        return to_srgb(frame) if srgb else frame
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:
@@ -138,7 +143,7 @@ def _decode(path: Path, image: ImageFile.ImageFile) -> Frame:
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     if alpha is not None:
         alpha = np.ascontiguousarray(alpha, dtype=np.float32)
-    return to_srgb(Frame(pixels=pixels, alpha=alpha, bit_depth=depth, metadata=metadata))
+    return Frame(pixels=pixels, alpha=alpha, bit_depth=depth, metadata=metadata)
 
 
 def _split_deep(samples: np.ndarray, image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -33,6 +33,7 @@ from stylepipe.atomic import atomic_write
 from stylepipe.errors import ImageWriteError, StorageFullError
 from stylepipe.imaging import highdepth
 from stylepipe.imaging import metadata as xmp_iptc
+from stylepipe.imaging.colour import from_srgb
 from stylepipe.imaging.formats import FORMATS, normalize_format, register_heif, write_problem
 from stylepipe.imaging.frame import Frame, ImageMetadata, to_uint8, to_uint16
 
@@ -49,6 +50,9 @@ class SaveOptions:
     quality: int = 92
     compression: int = 6
     strip_metadata: bool = False
+    output_profile: str = "source"
+    """``source``: a frame converted to sRGB at read goes back to the input's profile;
+    ``srgb``: it stays sRGB, tagged with the sRGB profile."""
 
 
 def write_image(frame: Frame, path: Path, options: SaveOptions) -> None:
@@ -86,6 +90,7 @@ def encode_image(frame: Frame, options: SaveOptions) -> bytes:
         raise ImageWriteError(f"cannot encode {fmt.upper()}: {problem}")
     if fmt == "heif":
         register_heif()
+    frame = _output_colour(frame, options)
     pixels, alpha = frame.pixels, frame.alpha
     if fmt == "jpeg" and alpha is not None:
         pixels, alpha = pixels * alpha[..., None] + _WHITE * (1.0 - alpha[..., None]), None
@@ -108,6 +113,20 @@ def encode_image(frame: Frame, options: SaveOptions) -> bytes:
         return xmp_iptc.add_jpeg_iptc(data, iptc) if fmt == "jpeg" and iptc else data
     except (OSError, ValueError, TypeError) as exc:
         raise ImageWriteError(f"cannot encode {fmt.upper()}: {exc}") from None
+
+
+def _output_colour(frame: Frame, options: SaveOptions) -> Frame:
+    """Back to the input's profile (see :attr:`SaveOptions.output_profile`)."""
+    source = frame.metadata.source_profile
+    if options.output_profile != "source" or options.strip_metadata or not source:
+        return frame
+    if frame.channels != 3 or frame.bit_depth != 8:
+        return frame
+    pixels = from_srgb(frame.pixels, source)
+    if pixels is None:
+        return frame
+    metadata = frame.metadata.replace(icc_profile=source, source_profile=None)
+    return frame.replace(pixels=pixels, metadata=metadata)
 
 
 def _metadata_kwargs(meta: ImageMetadata, channels: int, strip: bool) -> dict[str, object]:
