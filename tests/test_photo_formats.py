@@ -242,3 +242,42 @@ def test_metadata_resized_scales_each_axis() -> None:
     assert meta.resized(4).dpi == (75.0, 50.0)
     assert meta.resized(2, 0.5).dpi == (150.0, 400.0)
     assert ImageMetadata().resized(4).dpi is None
+
+
+# --- provenance -------------------------------------------------------------------------
+
+
+def test_outputs_note_stylepipe_the_steps_and_models(tmp_path: Path) -> None:
+    from model_helpers import write_sr_pack
+
+    write_sr_pack(name="sharp-x4", scale=4, seed=1)
+    source = jpeg_with_xmp_and_iptc(tmp_path / "a.jpg")
+    code, err = run_cli(
+        "run", source, "-o", tmp_path / "out.jpg", "--filter", "autocontrast",
+        "--filter", "upscale:model=sharp-x4",
+    )  # fmt: skip
+    assert code == 0, err
+    with Image.open(tmp_path / "out.jpg") as out:
+        xmp = out.info["xmp"]
+        software = out.getexif()[0x0131]
+    assert b"Harbour at dawn" in xmp  # the photo's own XMP stays
+    assert b'stylepipe:models="upscale: sharp-x4"' in xmp
+    assert b"""autocontrast -&gt; upscale(model="sharp-x4")""" in xmp
+    assert software.startswith("stylepipe ")
+    code, err = run_cli(
+        "run", tmp_path / "out.jpg", "-o", tmp_path / "again.jpg", "--filter", "grayscale"
+    )  # fmt: skip
+    with Image.open(tmp_path / "again.jpg") as again:
+        assert again.info["xmp"].count(b"stylepipe:software") == 1  # replaced, not repeated
+        assert b'stylepipe:pipeline="grayscale"' in again.info["xmp"]
+
+
+def test_no_provenance_and_strip_metadata_leave_no_note(tmp_path: Path) -> None:
+    source = tmp_path / "a.png"
+    Image.fromarray(pixels()).save(source)
+    for flag in ("--no-provenance", "--strip-metadata"):
+        out = tmp_path / f"out{flag}.png"
+        code, err = run_cli("run", source, "-o", out, "--filter", "grayscale", flag)
+        assert code == 0, err
+        with Image.open(out) as image:
+            assert "xmp" not in image.info and 0x0131 not in image.getexif()

@@ -42,6 +42,7 @@ counted, and so are images in subfolders without --recursive. HEIC needs
 wide-gamut (Display P3, Adobe RGB) inputs are converted to sRGB, and the results back
 to the input's profile (--output-profile srgb: kept in sRGB). EXIF (orientation
 applied and reset), ICC profile, DPI, XMP and IPTC are kept unless --strip-metadata;
+outputs note stylepipe, the steps and models in XMP and EXIF Software (--no-provenance);
 resize and upscale divide the DPI (same print size); 16-bit PNG/TIFF stay 16-bit; JPEG
 output puts transparent areas on white. Animated images: first frame.
 --max-pixels defaults to {DEFAULT_MAX_PIXELS:,} pixels (Pillow's guard).
@@ -135,6 +136,12 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         help="colour profile of outputs from networks: the input's (default) or sRGB",
     )
     group.add_argument(
+        "--no-provenance",
+        dest="provenance",
+        action="store_false",
+        help="do not note stylepipe, the steps and models in XMP and EXIF Software",
+    )
+    group.add_argument(
         "--strip-metadata", action="store_true", help="drop EXIF, ICC, DPI, XMP and IPTC"
     )
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -168,6 +175,7 @@ def run(args: argparse.Namespace, app: App) -> int:
         fail_fast=args.fail_fast,
         strip_metadata=args.strip_metadata,
         output_profile=args.output_profile,
+        provenance=args.provenance,
         max_pixels=args.max_pixels,
     )
     job = plan_batch(pipeline, args.inputs, args.output, options)

@@ -12,11 +12,19 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from stylepipe.engine.job import BatchJob, BatchSummary, ItemResult, WorkItem, step_models
+from stylepipe.engine.job import (
+    BatchJob,
+    BatchSummary,
+    ItemResult,
+    WorkItem,
+    provenance_note,
+    step_models,
+)
 from stylepipe.engine.plan import preflight
 from stylepipe.errors import StorageFullError, StylepipeError
 from stylepipe.filters import FilterContext
 from stylepipe.imaging.frame import Frame
+from stylepipe.imaging.provenance import stamp
 from stylepipe.imaging.read import read_image
 from stylepipe.imaging.write import SaveOptions, write_error, write_image
 
@@ -45,6 +53,7 @@ class Executor:
         self.saves: deque[tuple[int, Future[float], float]] = deque()
         self.stop = False
         self.progress: BatchProgress | None = None
+        self.note = provenance_note(job) if self.options.provenance else None
 
     def run(self) -> BatchSummary:
         """Set up the filters, fire the events and process every item."""
@@ -146,6 +155,8 @@ class Executor:
     def _save(self, item: WorkItem, frame: Frame) -> float:
         started = time.perf_counter()
         output = self.job.pipeline.output
+        if self.note is not None and not self.options.strip_metadata:
+            frame = frame.replace(metadata=stamp(frame.metadata, *self.note))
         options = SaveOptions(
             format=item.format,
             quality=output.quality,

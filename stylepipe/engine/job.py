@@ -31,6 +31,7 @@ class BatchOptions:
     fail_fast: bool = False
     strip_metadata: bool = False
     output_profile: str = "source"  # or "srgb": see stylepipe.imaging.colour
+    provenance: bool = True  # stylepipe, steps and models in XMP and EXIF Software
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     workers: int = 2
     prefetch: int = 2
@@ -106,6 +107,16 @@ def step_models(pipeline: Pipeline) -> tuple[StepModel, ...]:
         for step in pipeline.steps
         if "model" in step.fields
     )
+
+
+def provenance_note(job: BatchJob) -> tuple[str, str, str]:
+    """What outputs record of how they were made: ``stylepipe VERSION``, the steps
+    (``autocontrast -> style(model="mosaic")``) and the models (``style: mosaic``)."""
+    from stylepipe import __version__
+    from stylepipe.pipeline import describe_pipeline
+
+    models = ", ".join(f"{m.filter}: {m.model}" for m in step_models(job.pipeline))
+    return f"stylepipe {__version__}", describe_pipeline(job.pipeline), models
 
 
 @dataclass(frozen=True)
