@@ -78,7 +78,7 @@ class InputScan:
     def codec_warnings(self) -> list[str]:
         """One warning per missing codec: how many files it skipped and the fix."""
         return [
-            f"{count} file{'s' if count > 1 else ''} skipped (not counted as images): {reason}"
+            f"{count} file{'s' if count > 1 else ''} skipped: {reason}"
             for reason, count in self.unreadable.items()
         ]
 

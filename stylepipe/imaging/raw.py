@@ -40,8 +40,12 @@ def read_raw(path: Path, *, max_pixels: int | None) -> Frame:
     except ImageReadError:
         raise
     except Exception as exc:  # rawpy's LibRawError family and OSError
-        reason = str(exc) or type(exc).__name__
-        raise ImageReadError(f"{path}: not a camera RAW file LibRaw can read ({reason})") from None
+        detail = exc.args[0] if exc.args else ""
+        if isinstance(detail, bytes):  # LibRaw's messages come as bytes
+            detail = detail.decode("utf-8", "replace")
+        reason = str(detail) or type(exc).__name__
+        message = f"{path}: LibRaw cannot decode this camera RAW file: {reason} (damaged?)"
+        raise ImageReadError(message) from None
     pixels = np.ascontiguousarray(rgb.astype(np.float32) / 65535.0)
     return Frame(pixels=pixels, bit_depth=16, metadata=ImageMetadata(source_format="RAW"))
 
