@@ -228,7 +228,8 @@ def plan_file_output(files: Sequence[Found], output: Path, format: str | None) -
         )
     implied = format_for_suffix(output.suffix)
     if implied is None:
-        normalize_format(output.suffix)  # a RAW suffix: says that RAW is not written
+        if is_raw_name(output):
+            normalize_format(output.suffix)  # raises: says that RAW is not written
         raise UsageError(
             f"cannot write {output.suffix} files: -o {output}",
             hint="use a .png, .jpg, .webp, .tif, .avif or .heic name, or a folder",
