@@ -108,15 +108,22 @@ def test_bundled_pack_is_small_fp16_and_records_its_training(plugin: str, name: 
             with Image.open(pack.path / picture) as image:
                 assert image.format == "JPEG" and max(image.size) <= 512
     training = pack.manifest["training"]
-    assert training["loss_net"] == "vgg16-random" and isinstance(training["loss_net_seed"], int)
     command = shlex.split(training["command"])
     assert command[:3] == ["stylepipe", "train", pack.manifest["kind"]]
-    assert command[command.index("--loss-net") + 1] == "vgg16-random"
+    assert command[command.index("--loss-net") + 1] == training["loss_net"]
     assert command[command.index("--name") + 1] == name
     assert training["data"] and training["steps"] > 0 and training["wall_time_s"] > 0
-    retrain = shlex.split(training["retrain_with_imagenet"])
-    assert "vgg16-random" not in retrain
-    assert retrain[retrain.index("--loss-net") + 1] == "vgg16"
+    if training["loss_net"] == "vgg16-random":  # the first bundled models
+        assert isinstance(training["loss_net_seed"], int)
+        retrain = shlex.split(training["retrain_with_imagenet"])
+        assert "vgg16-random" not in retrain
+        assert retrain[retrain.index("--loss-net") + 1] == "vgg16"
+    elif "loss_network" in training:  # ImageNet weights: the file and its convention
+        assert command[command.index("--vgg-input") + 1] in ("caffe", "torchvision")
+        assert Path(command[command.index("--vgg-weights") + 1]).name == (
+            training["loss_network"]["weights"]
+        )
+        assert len(training["loss_network"]["file_sha256"]) == 64
 
 
 @pytest.mark.parametrize(("plugin", "name"), PACKS)
