@@ -66,17 +66,24 @@ def checkpoint(tmp_path: Path, family: str, seed: int = 0) -> Path:
     return path
 
 
-def imported(tmp_path: Path, family: str, *extra: str) -> dict:
-    """Import ``family`` under its own name; returns the pack's manifest."""
-    code, out, err = cli("import-model", checkpoint(tmp_path, family), "--name", family, *extra)
+def imported(tmp_path: Path, family: str, *extra: str, path: Path | None = None) -> dict:
+    """Import ``family`` (``path``, else a new checkpoint) under its own name; returns the
+    pack's manifest."""
+    path = path or checkpoint(tmp_path, family)
+    code, out, err = cli("import-model", path, "--name", family, *extra)
     assert code == 0, err
     assert f"upscale:model={family}" in out + err
     return json.loads((user_plugin_dir() / family / "manifest.json").read_text())
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_import_records_what_spandrel_detected(tmp_path: Path, family: str) -> None:
-    manifest = imported(tmp_path, family)
+def test_import_records_what_spandrel_detected(
+    tmp_path: Path, family: str, recwarn: pytest.WarningsRecorder
+) -> None:
+    path = checkpoint(tmp_path, family)
+    recwarn.clear()  # building SwinIR in the test warns; importing it must not
+    manifest = imported(tmp_path, family, path=path)
+    assert not [w for w in recwarn if "meshgrid" in str(w.message)]
     params = manifest["arch_params"]
     source = tmp_path / f"{family}{FAMILIES[family][1]}"
     assert manifest["architecture"] == "spandrel" and manifest["kind"] == "sr"
@@ -246,3 +253,18 @@ def test_models_lists_the_family_and_the_licence_note(tmp_path: Path) -> None:
     assert "spandrel Compact" in text and "licence not recorded" in text
     code, out, err = cli("models", "show", "esrgan")
     assert code == 0 and f"folder: {user_plugin_dir() / 'esrgan'}" in " ".join(err.split())
+
+
+def test_the_halo_benchmark_prints_a_row_per_halo() -> None:
+    """benchmarks/community_halo.py (the README table) on a small image."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "community_halo.py"
+    args = ["--only", "Compact", "--size", "32", "--tile", "16", "--halos", "2"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("Compact")]
+    assert [row[2] for row in rows] == ["2", "36*"]  # 32 convolutions + 4: exact
+    assert float(rows[1][3]) < 1e-4

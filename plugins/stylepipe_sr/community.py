@@ -14,6 +14,7 @@ torch) until a checkpoint is detected or a model loaded.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,14 @@ def spandrel_module() -> Any:
     return spandrel
 
 
+def load_descriptor(spandrel: Any, state: Mapping[str, Any]) -> Any:
+    """spandrel's model descriptor of ``state`` (a copy: spandrel renames keys in place),
+    without the deprecation warnings some of its architectures raise while built."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
+        return spandrel.ModelLoader().load_from_state_dict(dict(state))
+
+
 def halo_for(family: str, hyper: Mapping[str, Any]) -> int:
     """The halo for a model of ``family`` with spandrel's ``hyper``-parameters: Compact
     (SRVGG) convolves 3x3 ``num_conv + 2`` times at input resolution, so that radius
@@ -59,7 +68,7 @@ def detect(state: Mapping[str, Any]) -> dict[str, Any] | None:
     run (not an image-to-image RGB model, square-only inputs)."""
     spandrel = spandrel_module()
     try:
-        descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state))
+        descriptor = load_descriptor(spandrel, state)
     except spandrel.UnsupportedModelError:
         return None
     except Exception as exc:  # recognised but not loadable: say what spandrel said
@@ -131,7 +140,7 @@ def load(state: Mapping[str, Any], params: Mapping[str, Any]) -> nn.Module:
 
     spandrel = spandrel_module()
     try:
-        descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state))
+        descriptor = load_descriptor(spandrel, state)
     except Exception as exc:  # unknown to this spandrel, or not loadable
         raise ModelError(f"spandrel cannot load the weights: {exc}", hint=EXTRA_HINT) from None
     found = (str(descriptor.architecture.id), int(descriptor.scale))

@@ -139,9 +139,11 @@ def run(args: argparse.Namespace, app: App) -> int:
             f"address this one as {use_name}"
         )
     m = pack.manifest
+    params = m["arch_params"]
+    what = f"{params['family']} x{m['scale']}" if "family" in params else _params(params)
     app.ui.success(
         f"imported {args.file} as {model_noun(m['kind'])} {pack.name!r} "
-        f"({m['architecture']} {_params(m['arch_params'])}) into {pack.path}"
+        f"({m['architecture']} {what}) into {pack.path}"
     )
     app.ui.info(f"input range {m['input_range']:g}, from {m['origin']['input_range_from']}")
     step = "style" if m["kind"] == "style" else "upscale"
