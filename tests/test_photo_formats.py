@@ -281,3 +281,29 @@ def test_no_provenance_and_strip_metadata_leave_no_note(tmp_path: Path) -> None:
         assert code == 0, err
         with Image.open(out) as image:
             assert "xmp" not in image.info and 0x0131 not in image.getexif()
+
+
+def test_without_the_extras_a_batch_reads_the_rest_and_names_the_extras(tmp_path: Path) -> None:
+    """A real process in which pillow-heif and rawpy cannot be imported."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    save_heic(folder / "phone.heic")
+    save_dng(folder / "camera.dng")
+    Image.fromarray(pixels()).save(folder / "a.jpg")
+    code = (
+        "import sys; sys.modules['pillow_heif'] = sys.modules['rawpy'] = None\n"
+        "from stylepipe.cli import main\n"
+        f"sys.exit(main(['run', {str(folder)!r}, '-o', {str(tmp_path / 'out')!r}, "
+        "'--filter', 'grayscale']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    err = " ".join(done.stderr.split())
+    assert (
+        "1 file skipped: .heic (HEIC/HEIF) needs pillow-heif: pip install 'stylepipe[heif]'" in err
+    )
+    assert "1 file skipped: .dng (camera RAW) needs rawpy: pip install 'stylepipe[raw]'" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.jpg"]

@@ -102,7 +102,10 @@ def is_raw_name(path: Path) -> bool:
 
 
 def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        return False
 
 
 def missing_codec(suffix: str) -> str | None:
