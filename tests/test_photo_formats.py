@@ -109,6 +109,10 @@ def test_raw_inputs_default_to_16_bit_tiff_and_raw_output_is_refused(tmp_path: P
     assert code == 2 and "does not write them" in err
     with pytest.raises(UsageError, match="cannot write camera RAW"):
         normalize_format("dng")
+    code, err = run_cli(
+        "run", folder, "-o", tmp_path / "o", "--filter", "grayscale", "--format", "NEF"
+    )
+    assert code == 2 and "cannot write camera RAW (NEF)" in err
 
 
 def test_a_corrupt_dng_fails_with_a_reason(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from stylepipe.app import App
 from stylepipe.errors import UsageError
+from stylepipe.imaging.formats import RAW_EXTENSIONS, normalize_format
 from stylepipe.imaging.read import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -197,6 +198,8 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
             "give exactly one of -p/--pipeline FILE or --filter SPEC",
             hint="e.g. --filter resize:scale=0.5, or -p pipeline.toml",
         )
+    if args.format and f".{args.format.strip().lower().lstrip('.')}" in RAW_EXTENSIONS:
+        normalize_format(args.format)  # raises: stylepipe reads RAW but does not write it
     device_check = functools.partial(check_device, hook=app.plugins.hook.select_device)
     if args.pipeline is not None:  # a --device given replaces the file's, checked below
         file_check = device_check if args.device is None else None
