@@ -268,3 +268,30 @@ def test_the_halo_benchmark_prints_a_row_per_halo() -> None:
     rows = [line.split() for line in done.stdout.splitlines() if line.startswith("Compact")]
     assert [row[2] for row in rows] == ["2", "36*"]  # 32 convolutions + 4: exact
     assert float(rows[1][3]) < 1e-4
+
+
+def test_a_copied_pack_is_shared_and_installed_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export -> install: the receiving side checks that the weights load as the
+    recorded family and scale; weights of another family are refused."""
+    imported(tmp_path, "compact", "--copy")
+    archive = tmp_path / "compact.stylepack"
+    code, _, err = cli("export", "compact", "-o", archive)
+    assert code == 0, err
+    monkeypatch.setenv("STYLEPIPE_HOME", str(tmp_path / "elsewhere"))
+    code, _, err = cli("install", archive)
+    assert code == 0, err
+    assert run_upscale(tmp_path, "compact", gradient(6, 7)).shape == (12, 14, 3)
+
+
+def test_install_refuses_weights_that_are_not_the_recorded_family(tmp_path: Path) -> None:
+    from model_helpers import catalog
+
+    from stylepipe.errors import StylepackError
+    from stylepipe.packs.format import check_loads
+
+    manifest = imported(tmp_path, "compact", "--copy")
+    other = ESRGAN(num_filters=8, num_blocks=1, scale=4).state_dict()
+    with pytest.raises(StylepackError, match="x4 ESRGAN model, imported as x2 Compact"):
+        check_loads(manifest, catalog().architectures, other)

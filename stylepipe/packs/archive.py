@@ -37,6 +37,7 @@ from stylepipe.packs.format import (
     Pack,
     build_network,
     check_extra_files,
+    check_loads,
     load_pack_weights,
     read_pack,
     replace_dir,
@@ -201,7 +202,11 @@ def _install(
                     f"checksum of {fname} does not match the manifest",
                     hint="the pack is corrupt or was modified after export",
                 )
-        check_weights(net, load_pack_weights(staging / WEIGHTS), where=name, error=StylepackError)
+        weights = load_pack_weights(staging / WEIGHTS)
+        if net is None:  # a family built from its weights (community models)
+            check_loads(manifest, catalog.architectures, weights)
+        else:
+            check_weights(net, weights, where=name, error=StylepackError)
         check_extra_files(staging, list(manifest["files"]), max_pixels=limits.max_picture_pixels)
         read_pack(staging)  # the folder as stylepipe_local will see it
         replaced = dest.exists() or dest.is_symlink()

@@ -277,10 +277,14 @@ def shareable_files(pack: Pack) -> list[str]:
     return files
 
 
-def build_network(manifest: Mapping[str, Any], architectures: Registry[Architecture]) -> nn.Module:
+def build_network(
+    manifest: Mapping[str, Any], architectures: Registry[Architecture]
+) -> nn.Module | None:
     """The network a manifest describes, built on the ``meta`` device (shapes without
     memory, so hostile parameters cannot make us allocate gigabytes). Checks that the
-    architecture is registered, its kind matches and its scale is the manifest's."""
+    architecture is registered, its kind matches and its scale is the manifest's.
+    ``None`` for a family built from its weights (``Architecture.load``): check those
+    with :func:`check_loads`."""
     import torch
 
     arch_id = str(manifest["architecture"])
@@ -297,6 +301,9 @@ def build_network(manifest: Mapping[str, Any], architectures: Registry[Architect
             f"{a_model(str(manifest['kind']))}"
         )
     params = {**arch.default_params, **manifest["arch_params"]}  # as models.load_model does
+    if arch.load is not None:
+        _check_scale(manifest, arch.tiling(**params).scale)
+        return None
     try:
         with torch.device("meta"):
             net = arch.build(**params)
@@ -306,11 +313,30 @@ def build_network(manifest: Mapping[str, Any], architectures: Registry[Architect
             f"arch_params {json.dumps(params)} do not build {arch_id!r}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    if policy.scale != manifest["scale"]:
-        raise StylepackError(
-            f"scale {manifest['scale']} does not match the network (x{policy.scale})"
-        )
+    _check_scale(manifest, policy.scale)
     return net
+
+
+def _check_scale(manifest: Mapping[str, Any], scale: int) -> None:
+    if scale != manifest["scale"]:
+        raise StylepackError(f"scale {manifest['scale']} does not match the network (x{scale})")
+
+
+def check_loads(
+    manifest: Mapping[str, Any],
+    architectures: Registry[Architecture],
+    weights: Mapping[str, torch.Tensor],
+) -> None:
+    """The weights of a family built from its weights (community models) load as the
+    family, scale and parameters the manifest records (``Architecture.load`` checks)."""
+    arch = architectures.get(str(manifest["architecture"]))
+    assert arch.load is not None
+    params = {**arch.default_params, **manifest["arch_params"]}
+    try:
+        arch.load(weights, params)
+    except Exception as exc:  # whatever the family's loader raises: these weights do not fit
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise StylepackError(f"the weights do not load as {arch.id!r}: {message}") from None
 
 
 def load_pack_weights(path: Path) -> dict[str, torch.Tensor]:
