@@ -1,4 +1,6 @@
-"""Built-in plugin: the Johnson et al. x4/x8 super-resolution networks and ``upscale``.
+"""Built-in plugin: the Johnson et al. x4/x8 super-resolution networks, the ``spandrel``
+architecture of imported community upscalers (:mod:`stylepipe_sr.community`; needs the
+extra ``stylepipe[community]`` only when one is imported or run) and ``upscale``.
 
 Bundled models live as data-only pack folders in this package's ``models/`` directory
 (``models/<name>/manifest.json`` + ``weights.safetensors``); every valid one is registered
