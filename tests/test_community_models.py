@@ -295,3 +295,26 @@ def test_install_refuses_weights_that_are_not_the_recorded_family(tmp_path: Path
     other = ESRGAN(num_filters=8, num_blocks=1, scale=4).state_dict()
     with pytest.raises(StylepackError, match="x4 ESRGAN model, imported as x2 Compact"):
         check_loads(manifest, catalog().architectures, other)
+
+
+def test_a_pipeline_chains_a_community_model_with_other_steps(tmp_path: Path) -> None:
+    """x1 restoration (SwinIR), then x2 (Compact), then a Pillow resize, from a file that
+    `check` validates first."""
+    imported(tmp_path, "swinir")
+    imported(tmp_path, "compact")
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(
+        '[[step]]\nfilter = "upscale"\nmodel = "swinir"\n\n'
+        '[[step]]\nfilter = "upscale"\nmodel = "compact"\n\n'
+        '[[step]]\nfilter = "resize"\nscale = 0.5\n\n'
+        "[runtime]\ntile = 16\n"
+    )
+    code, _, err = cli("check", pipeline)
+    assert code == 0, err
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray((gradient(19, 23) * 255).astype(np.uint8)).save(src / "a.png")
+    code, _, err = cli("run", src, "-o", tmp_path / "out", "-p", pipeline)
+    assert code == 0, err
+    with Image.open(tmp_path / "out" / "a.png") as image:
+        assert image.size == (23, 19)  # x1, x2, then halved
