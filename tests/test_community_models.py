@@ -318,3 +318,25 @@ def test_a_pipeline_chains_a_community_model_with_other_steps(tmp_path: Path) ->
     assert code == 0, err
     with Image.open(tmp_path / "out" / "a.png") as image:
         assert image.size == (23, 19)  # x1, x2, then halved
+
+
+def test_a_family_that_tiles_internally_runs_on_the_whole_image(tmp_path: Path) -> None:
+    """spandrel's tiling advice 'internal': the tile size is set to 0 (whole image), and
+    an explicit --tile says it is ignored; 'supported' keeps the asked tile."""
+    from stylepipe_sr.filter import UpscaleFilter
+
+    manifest = imported(tmp_path, "compact")
+    manifest["arch_params"]["tiling"] = "internal"
+    path = user_plugin_dir() / "compact" / "manifest.json"
+    path.write_text(json.dumps(manifest))  # a linked pack: the manifest holds no checksums
+    for tile, warned in [(16, True), (None, False)]:
+        ctx, warnings = context(tile=tile)
+        step = UpscaleFilter(UpscaleFilter.Params(model="compact"))
+        step.setup(ctx)
+        assert step.model is not None and step.model.tile == 0
+        assert bool([w for w in warnings if "tiles internally" in w]) == warned
+    imported(tmp_path, "esrgan")
+    ctx, _ = context(tile=16)
+    step = UpscaleFilter(UpscaleFilter.Params(model="esrgan"))
+    step.setup(ctx)
+    assert step.model is not None and step.model.tile == 16
