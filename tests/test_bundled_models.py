@@ -120,8 +120,9 @@ def test_bundled_pack_is_small_fp16_and_records_its_training(plugin: str, name: 
         assert retrain[retrain.index("--loss-net") + 1] == "vgg16"
     elif "loss_network" in training:  # ImageNet weights: the file and its convention
         assert command[command.index("--vgg-input") + 1] in ("caffe", "torchvision")
-        assert Path(command[command.index("--vgg-weights") + 1]).name == (
-            training["loss_network"]["weights"]
+        assert (
+            Path(command[command.index("--vgg-weights") + 1]).name
+            == (training["loss_network"]["weights"])
         )
         assert len(training["loss_network"]["file_sha256"]) == 64
 
