@@ -14,16 +14,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import import_graph  # noqa: E402
 
-SUBPACKAGES = ("commands", "engine", "imaging", "models", "packs", "tiling")
+SUBPACKAGES = ("commands", "engine", "imaging", "models", "packs", "tiling", "webui")
 #: subpackage -> subpackages it must never import (at run time).
 FORBIDDEN = {
-    "engine": {"commands"},
-    "models": {"commands", "engine", "packs"},
-    "packs": {"commands", "engine"},
-    "tiling": {"commands", "engine", "models", "packs", "imaging"},
-    "imaging": {"commands", "engine", "models", "packs", "tiling"},
+    "engine": {"commands", "webui"},
+    "models": {"commands", "engine", "packs", "webui"},
+    "packs": {"commands", "engine", "webui"},
+    "tiling": {"commands", "engine", "models", "packs", "imaging", "webui"},
+    "imaging": {"commands", "engine", "models", "packs", "tiling", "webui"},
 }
-PLUGINS = ("stylepipe_basic", "stylepipe_style", "stylepipe_sr", "stylepipe_local")
+PLUGINS = ("stylepipe_basic", "stylepipe_style", "stylepipe_sr", "stylepipe_local", "stylepipe_ray")
 
 
 @pytest.fixture(scope="module")

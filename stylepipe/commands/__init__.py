@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "install",
     "package",
     "models",
+    "webui",
 )
 
 
