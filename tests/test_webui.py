@@ -241,7 +241,8 @@ def _filters(doc: dict) -> list[str]:
     return [arg for step in doc["step"] for arg in ("--filter", page_settings.filter_spec(step))]
 
 
-def test_save_load_and_the_command_line_run_the_same_batch(web: Web) -> None:
+def test_save_load_and_the_command_line_run_the_same_batch(web: Web, monkeypatch) -> None:
+    monkeypatch.chdir(web.root)  # the page says: run it in the root
     make_photos(web.root / "in", 2)
     doc = {
         "description": 'a "quoted" name',
@@ -261,7 +262,8 @@ def test_save_load_and_the_command_line_run_the_same_batch(web: Web) -> None:
     for answer in (saved, web.post("/api/command", {"pipeline": doc, "batch": batch})):
         argv = shlex.split(answer.json()["command"])
         assert argv[:2] == ["stylepipe", "run"] and "--skip-existing" in argv
-        argv[argv.index("-o") + 1] = str(web.root / "out-cli")
+        assert argv[2] == "in" and argv[argv.index("-o") + 1] == "out"
+        argv[argv.index("-o") + 1] = "out-cli"
         code, _, err = cli(*argv[1:])
         assert code == 0, err
         for name in ("photo0.webp", "photo1.webp"):
@@ -445,3 +447,41 @@ _SCALAR = st.one_of(st.booleans(), st.integers(-(2**60), 2**60), _TEXT,
 def test_settings_become_toml_that_reads_back_the_same(description: str, step: dict) -> None:
     doc = {"description": description, "step": [{"filter": "style", **step}]}
     assert tomllib.loads(page_settings.to_toml(doc)) == doc
+
+
+def test_work_size_in_the_preview_keeps_the_strokes_of_the_render() -> None:
+    from stylepipe.webui.preview import crop_work, whole_work
+
+    assert whole_work(0, 4000, 384) == (0, True)  # native on a big photo: coarser here
+    assert whole_work(200, 4000, 384) == (200, False)  # the render's 200 px, here too
+    assert whole_work(0, 300, 300) == (0, False)
+    assert crop_work(0, 4000, 96) == (0, False)  # native: a crop is at the render's scale
+    assert crop_work(1000, 4000, 384) == (96, False)  # a quarter, as in the render
+    assert crop_work(100, 4000, 384) == (16, True)
+
+
+def test_the_100_percent_crop_of_a_style_is_the_renders_pixels(web: Web) -> None:
+    """A photo the style sees whole (at most CONTEXT pixels): the crop is cut from the
+    stylized photo, so it holds the render's own pixels."""
+    web.upload(png_bytes(500, 400), "cat.png")
+    doc = {**STYLE, "runtime": {"tile": 0, "precision": "fp32"}}
+    view = {"mode": "crop", "size": 256, "x": 0.3, "y": 0.6}
+    crop = web.post("/api/preview", {"pipeline": doc, "view": view})
+    assert crop.status_code == 200 and preview_info(crop)["notes"] == []
+    left, top = round(0.3 * 500 - 128), round(0.6 * 400 - 128)
+    assert preview_info(crop)["box"] == pytest.approx([left / 500, top / 400, 256 / 500, 0.64])
+    assert web.post("/api/render", {"pipeline": doc}).status_code == 200
+    assert web.wait()["state"] == "finished"
+    rendered = np.asarray(Image.open(io.BytesIO(web.get("/api/render/result").content)), int)
+    ours = np.asarray(Image.open(io.BytesIO(crop.content)), int)
+    assert ours.shape == (256, 256, 3)
+    assert np.abs(ours - rendered[top : top + 256, left : left + 256]).max() <= 1
+
+
+def test_a_photo_too_big_to_stylize_whole_is_stylized_on_the_crop_and_says_so(web: Web) -> None:
+    web.upload(png_bytes(600, 100), "wide.png")
+    answer = web.post("/api/preview", {"pipeline": STYLE, "view": {"mode": "crop", "size": 256}})
+    assert image_size(answer.content) == (256, 100)
+    assert preview_info(answer)["notes"] == [
+        "style: run on the crop alone, so its colours may differ a little"
+    ]

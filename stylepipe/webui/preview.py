@@ -2,14 +2,17 @@
 
 Two views. **Whole photo**: the photo fitted in ``size`` pixels (256 to 512), through
 the ``style`` steps; a style's ``work_size`` is kept (so the strokes have the size they
-will have in the full render), up to :data:`MAX_WORK` pixels, beyond which the preview
-says that its strokes are coarser. ``upscale`` steps are left to the other view.
+will have in the full render) as long as it is not larger than the preview: the network
+never runs on more pixels than the page shows, and the preview says when its strokes
+are coarser than the render's. ``upscale`` steps are left to the other view.
 **100 % crop**: a square of the photo, sized so that after every ``upscale`` step it
-fills ``size`` pixels, through the ``style`` and ``upscale`` steps; a style's
-``work_size`` is scaled to the crop, so strokes and upscaled pixels are those of the full
-render (the style network's normalisation sees the crop, not the whole photo: colours may
-differ a little). Other steps (resize, sharpen...) run in the render and the batch only;
-the preview names them.
+fills ``size`` pixels, through the ``style`` and ``upscale`` steps, so strokes and
+upscaled pixels are those of the full render. A style before the upscale runs on the
+whole photo at its work size when that is at most :data:`CONTEXT` pixels (as in
+the render), then the crop is cut; otherwise it runs on the crop with its ``work_size``
+scaled to it (the network's normalisation then sees the crop, not the whole photo:
+colours may differ a little, and the preview says so). Other steps (resize,
+sharpen...) run in the render and the batch only; the preview names them.
 
 One worker thread computes previews, one at a time. A new request replaces the one
 waiting (which ends as :class:`Superseded`), so a moving slider never queues stale work.
@@ -50,8 +53,6 @@ if TYPE_CHECKING:
 
 PREVIEW_SIZES = (256, 384, 512)
 DEFAULT_SIZE = 384
-MAX_WORK = 512
-"""The largest side the style network sees in the whole-photo preview."""
 MIN_WORK = 16
 """The smallest ``work_size`` the style filter takes (other than 0)."""
 PREVIEWED = ("style", "upscale")
@@ -115,20 +116,49 @@ class Photo:
             self._fitted[longest] = resize(self.frame, size)
         return self._fitted[longest]
 
-    def crop(self, x: float, y: float, side: int) -> tuple[Frame, tuple[float, ...]]:
-        """A ``side`` square (smaller on a smaller photo) centred near (``x``, ``y``),
-        and its box as fractions of the photo (left, top, width, height)."""
+    def box(self, x: float, y: float, side: int) -> Box:
+        """A ``side`` square (smaller on a smaller photo) centred near (``x``, ``y``)."""
         w, h = self.frame.size
         cw, ch = min(side, w), min(side, h)
         left = min(max(round(x * w - cw / 2), 0), w - cw)
         top = min(max(round(y * h - ch / 2), 0), h - ch)
-        rows, columns = slice(top, top + ch), slice(left, left + cw)
-        alpha = self.frame.alpha
-        part = self.frame.replace(
-            pixels=np.ascontiguousarray(self.frame.pixels[rows, columns]),
-            alpha=None if alpha is None else np.ascontiguousarray(alpha[rows, columns]),
-        )
-        return part, (left / w, top / h, cw / w, ch / h)
+        return Box(left, top, cw, ch, w, h)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A crop of the photo in its own pixels, and the photo's size."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    photo_width: int
+    photo_height: int
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """(left, top, width, height) as fractions of the photo, for the page."""
+        w, h = self.photo_width, self.photo_height
+        return self.left / w, self.top / h, self.width / w, self.height / h
+
+    def cut(self, frame: Frame) -> Frame:
+        """This box of ``frame``: the photo itself, or the photo at another size (then
+        resized, bicubic, to the box's size in the photo's pixels)."""
+        if frame.size == (self.photo_width, self.photo_height):
+            rows = slice(self.top, self.top + self.height)
+            columns = slice(self.left, self.left + self.width)
+            alpha = None if frame.alpha is None else frame.alpha[rows, columns]
+            return frame.replace(
+                pixels=np.ascontiguousarray(frame.pixels[rows, columns]),
+                alpha=None if alpha is None else np.ascontiguousarray(alpha),
+            )
+        fx, fy = frame.width / self.photo_width, frame.height / self.photo_height
+        region = (self.left * fx, self.top * fy, (self.left + self.width) * fx,
+                  (self.top + self.height) * fy)  # fmt: skip
+        size = (self.width, self.height)
+        image = frame.to_pil().resize(size, Image.Resampling.BICUBIC, box=region)
+        return Frame.from_pil(image, metadata=frame.metadata)
 
 
 def read_photo(data: bytes, name: str, folder: Path) -> Photo:
@@ -185,13 +215,20 @@ class PreviewResult:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one preview runs: the input frame, each step with the parameters it runs
-    with, the crop's box and the notes."""
+    """What one preview runs: the input frame, the steps run on it (each with the
+    parameters it runs with), the crop cut from their result (``None``: no crop), the
+    steps run on the crop, and the notes."""
 
     frame: Frame
     steps: list[tuple[Step, FilterParams]]
-    box: tuple[float, ...] | None
-    notes: list[str]
+    box: Box | None = None
+    after_crop: list[tuple[Step, FilterParams]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+CONTEXT = 512
+"""In the crop view, a style that sees the photo at this many pixels or fewer runs on
+the whole photo before the crop is cut (as in the render); above, on the crop alone."""
 
 
 def plan(pipeline: Pipeline, photo: Photo, view: View) -> Plan:
@@ -207,38 +244,57 @@ def plan(pipeline: Pipeline, photo: Photo, view: View) -> Plan:
             notes.append(f"{_label(step)}: shown in the 100% crop view")
             full *= step_scale(step)
         elif step.name in PREVIEWED:
-            work, coarse = whole_work(_work_size(step), full, max(frame.size))
+            current = max(frame.size)
+            work, coarse = whole_work(_work_size(step), full, current)
             if coarse:
                 notes.append(
-                    f"{step.name}: strokes as at work_size={MAX_WORK} here; the render uses "
+                    f"{step.name}: strokes as at work_size={current} here; the render uses "
                     f"{_work_size(step) or full} (the 100% crop shows them as rendered)"
                 )
             steps.append((step, _with_work(step, work)))
-    return Plan(frame, steps, None, notes)
+    return Plan(frame, steps, notes=notes)
 
 
 def _crop_plan(pipeline: Pipeline, photo: Photo, view: View, notes: list[str]) -> Plan:
+    """The leading style steps on the whole photo at their work size when it is small
+    enough (:data:`CONTEXT`), then the crop, then the other steps on the crop."""
     chosen = [s for s in pipeline.steps if s.name in PREVIEWED]
     total = math.prod(step_scale(s) for s in chosen)
-    frame, box = photo.crop(view.x, view.y, max(1, math.ceil(view.size / total)))
-    steps = []
-    for step in chosen:  # an earlier upscale scales the crop and the render alike
-        work, small = crop_work(_work_size(step), photo.longest, max(frame.size))
+    box = photo.box(view.x, view.y, max(1, math.ceil(view.size / total)))
+    lead = 0
+    while lead < len(chosen) and chosen[lead].name != "upscale":
+        lead += 1
+    sizes = {_work_size(s) or photo.longest for s in chosen[:lead]}
+    if lead and len(sizes) == 1 and (context := sizes.pop()) <= CONTEXT:
+        frame = photo.fitted(context)
+        steps = [(s, _with_work(s, 0)) for s in chosen[:lead]]
+        return Plan(frame, steps, box, _on_crop(chosen[lead:], photo, box, notes), notes)
+    if lead:
+        notes.append("style: run on the crop alone, so its colours may differ a little")
+    return Plan(photo.frame, [], box, _on_crop(chosen, photo, box, notes), notes)
+
+
+def _on_crop(
+    steps: list[Step], photo: Photo, box: Box, notes: list[str]
+) -> list[tuple[Step, FilterParams]]:
+    """The steps that run on the crop; a style's ``work_size`` scaled to it."""
+    planned = []
+    for step in steps:  # an earlier upscale scales the crop and the render alike
+        work, small = crop_work(_work_size(step), photo.longest, max(box.width, box.height))
         if small:
             notes.append(f"{step.name}: work_size is below {MIN_WORK} pixels on this crop")
-        steps.append((step, _with_work(step, work)))
-    return Plan(frame, steps, box, notes)
+        planned.append((step, _with_work(step, work)))
+    return planned
 
 
 def whole_work(work_size: int, full: int, current: int) -> tuple[int, bool]:
     """The ``work_size`` a style step runs with on the whole-photo preview (the photo's
     longest side is ``full`` in the render and ``current`` here), and whether it had to
-    be capped at :data:`MAX_WORK` (coarser strokes than the render)."""
+    be capped at ``current`` (coarser strokes than the render)."""
     target = work_size or full
-    capped = target > max(MAX_WORK, current)
-    if capped:
-        target = max(MAX_WORK, current)
-    return (0 if target == current else target), capped
+    if target >= current:
+        return 0, target > current
+    return target, False
 
 
 def crop_work(work_size: int, full: int, current: int) -> tuple[int, bool]:
@@ -300,27 +356,35 @@ def run_plan(cache: FilterCache, pipeline: Pipeline, planned: Plan) -> PreviewRe
     started = time.perf_counter()
     notes = list(planned.notes)
     runtime = dataclasses.replace(pipeline.runtime, tile=0)  # small: no tiling
-    frame = planned.frame
-    for step, params in planned.steps:
-        instance = cache.get(step, runtime, notes.append)
-        instance.params = params
-        frame = instance.apply(frame)
+
+    def run(frame: Frame, steps: list[tuple[Step, FilterParams]]) -> Frame:
+        for step, params in steps:
+            instance = cache.get(step, runtime, notes.append)
+            instance.params = params
+            frame = instance.apply(frame)
+        return frame
+
+    frame = run(planned.frame, planned.steps)
+    if planned.box is not None:
+        frame = run(planned.box.cut(frame), planned.after_crop)
+    box = planned.box.fractions if planned.box else None
     seconds = time.perf_counter() - started
-    return PreviewResult(png(frame), frame.width, frame.height, planned.box, tuple(notes), seconds)
+    return PreviewResult(png(frame), frame.width, frame.height, box, tuple(notes), seconds)
 
 
 def before(pipeline: Pipeline, photo: Photo, view: View) -> PreviewResult:
     """The "before" half of the split view, the same size as the preview: the fitted
     photo, or the crop enlarged (bicubic) by the steps' scale."""
     planned = plan(pipeline, photo, view)
-    frame = planned.frame
-    if view.mode == "crop":
-        total = math.prod(step_scale(s) for s, _ in planned.steps)
-        if total > 1:
-            size = (frame.width * total, frame.height * total)
-            image = frame.to_pil().resize(size, Image.Resampling.BICUBIC)
-            frame = Frame.from_pil(image)
-    return PreviewResult(png(frame), frame.width, frame.height, planned.box, ())
+    if planned.box is None:
+        frame = planned.frame
+        return PreviewResult(png(frame), frame.width, frame.height)
+    frame = planned.box.cut(photo.frame)
+    total = math.prod(step_scale(s) for s, _ in planned.after_crop)
+    if total > 1:
+        size = (frame.width * total, frame.height * total)
+        frame = Frame.from_pil(frame.to_pil().resize(size, Image.Resampling.BICUBIC))
+    return PreviewResult(png(frame), frame.width, frame.height, planned.box.fractions)
 
 
 @dataclass(frozen=True)

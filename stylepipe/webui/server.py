@@ -390,18 +390,18 @@ async def command(request: Request, state: WebState) -> Response:
 
 
 def _shown_choice(state: WebState, choice: settings.BatchChoice) -> settings.BatchChoice:
-    """The batch folders as absolute paths when they are valid (for a command line
-    that works from anywhere), else as typed."""
+    """The batch folders relative to the root (the command line runs there) when they
+    are valid, else as typed."""
 
-    def absolute(text: str, what: str) -> str:
+    def shown(text: str, what: str) -> str:
         try:
-            return str(state.folders.resolve(text, what)) if text else text
+            return state.folders.shown(state.folders.resolve(text, what)) if text else text
         except UsageError:
             return text
 
     return settings.BatchChoice(
-        absolute(choice.input, "input folder"),
-        absolute(choice.output, "output folder"),
+        shown(choice.input, "input folder"),
+        shown(choice.output, "output folder"),
         choice.recursive,
         choice.existing,
     )
@@ -469,7 +469,7 @@ async def save_pipeline(request: Request, state: WebState) -> Response:
     path.parent.mkdir(parents=True, exist_ok=True)
     await run_in_threadpool(write_bytes, path, text.encode("utf-8"))
     choice = _shown_choice(state, choice_of(data))
-    line = settings.run_command(data["pipeline"], choice, str(path))
+    line = settings.run_command(data["pipeline"], choice, state.folders.shown(path))
     return JSONResponse({"path": state.folders.shown(path), "command": line, "toml": text})
 
 
@@ -503,13 +503,10 @@ def listen(port: int) -> Any:
     return sock
 
 
-def serve(app: App, *, root: Path, port: int, open_browser: bool) -> None:
-    """Serve the page until Ctrl-C; the private folder is deleted at the end."""
+def make_server(state: WebState) -> Any:
+    """The uvicorn server of ``state`` (run it with ``.run(sockets=[listen(port)])``)."""
     import uvicorn
 
-    sock = listen(port)
-    state = create_state(app, root=root, port=sock.getsockname()[1])
-    threading.Thread(target=_warm_up, name="stylepipe-warm-up", daemon=True).start()
     config = uvicorn.Config(
         create_app(state),
         log_level="warning",
@@ -519,6 +516,15 @@ def serve(app: App, *, root: Path, port: int, open_browser: bool) -> None:
         server_header=False,
         timeout_graceful_shutdown=5,
     )
+    return uvicorn.Server(config)
+
+
+def serve(app: App, *, root: Path, port: int, open_browser: bool) -> None:
+    """Serve the page until Ctrl-C; the private folder is deleted at the end."""
+    sock = listen(port)
+    state = create_state(app, root=root, port=sock.getsockname()[1])
+    threading.Thread(target=_warm_up, name="stylepipe-warm-up", daemon=True).start()
+    server = make_server(state)
     app.ui.success(f"stylepipe ui: open {state.guard.url}")
     app.ui.info(f"files: only inside {state.folders.root}; Ctrl-C stops the server")
     if open_browser:
@@ -526,7 +532,7 @@ def serve(app: App, *, root: Path, port: int, open_browser: bool) -> None:
 
         webbrowser.open(state.guard.url)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         state.close()
         sock.close()
