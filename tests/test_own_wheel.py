@@ -24,6 +24,7 @@ EXPECTED_PACKAGES = {
     "stylepipe.models",
     "stylepipe.packs",
     "stylepipe.tiling",
+    "stylepipe.webui",
     "stylepipe_basic",
     "stylepipe_style",
     "stylepipe_sr",

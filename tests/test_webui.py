@@ -7,10 +7,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import re
 import shlex
+import signal
+import subprocess
+import sys
 import threading
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -485,3 +491,33 @@ def test_a_photo_too_big_to_stylize_whole_is_stylized_on_the_crop_and_says_so(we
     assert preview_info(answer)["notes"] == [
         "style: run on the crop alone, so its colours may differ a little"
     ]
+
+
+def test_stylepipe_ui_serves_on_loopback_until_ctrl_c(tmp_path: Path) -> None:
+    """The real command: it prints the address, serves the page with the token only,
+    and stops on Ctrl-C with status 0, deleting its private folder."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    env = {**os.environ, "TMPDIR": str(private), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "stylepipe", "ui", "--root", str(tmp_path)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stderr is not None
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()
+    try:
+        found = None
+        while found is None:
+            found = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", lines.get(timeout=60))
+        url = found.group(0)
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200 and b"<title>stylepipe ui</title>" in page.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.split("?")[0], timeout=30)
+        assert refused.value.code == 403
+        assert list(private.iterdir())  # the server's private folder, while it runs
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert list(private.iterdir()) == []
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -494,6 +494,7 @@ def listen(port: int) -> Any:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind((LOOPBACK, port))
+        sock.listen(128)  # connections wait from now on, before the server loop starts
     except OSError as exc:
         sock.close()
         raise UsageError(
@@ -533,9 +534,12 @@ def serve(app: App, *, root: Path, port: int, open_browser: bool) -> None:
         webbrowser.open(state.guard.url)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then raises it again: done
+        pass
     finally:
         state.close()
         sock.close()
+    app.ui.info("stylepipe ui stopped")
 
 
 def _warm_up() -> None:
