@@ -241,6 +241,14 @@ def test_render_goes_through_the_engine_of_run(web: Web, tmp_path: Path) -> None
     theirs = np.asarray(Image.open(tmp_path / "out" / "cat.png"))
     assert ours.shape == (120, 160, 3) and np.array_equal(ours, theirs)
     assert str(web.state.private) not in json.dumps(job)
+    assert web.post("/api/render", {"pipeline": STYLE}).status_code == 200
+    assert web.wait()["state"] == "finished"
+    assert [p.name for p in (web.state.private / "render").iterdir()] == ["cat.png"]
+    with web.state.jobs.busy:  # a render waits for the processor: it is running
+        assert web.post("/api/render", {"pipeline": STYLE}).status_code == 200
+        refused = web.post("/api/render", {"pipeline": STYLE})
+    assert refused.status_code == 400 and "is running" in refused.json()["errors"][0]["message"]
+    web.wait()
 
 
 def _filters(doc: dict) -> list[str]:

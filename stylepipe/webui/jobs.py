@@ -240,12 +240,13 @@ def batch_job(pipeline: Pipeline, folders: Folders, choice: BatchChoice) -> Runn
 
 
 def render_job(pipeline: Pipeline, photo: Path, private: Path) -> RunningJob:
-    """The photo through the whole pipeline at full resolution, into a new folder of the
-    server's ``private`` one."""
-    import tempfile
+    """The photo through the whole pipeline at full resolution, into the ``render``
+    folder of the server's ``private`` one (emptied first: one render is kept)."""
+    import shutil
 
     from stylepipe.engine.batch import plan_batch
 
-    folder = Path(tempfile.mkdtemp(prefix="render-", dir=private))
+    folder = private / "render"
+    shutil.rmtree(folder, ignore_errors=True)
     job = plan_batch(pipeline, [photo], folder, BatchOptions(overwrite=True))
     return RunningJob("render", job, "", hide=str(private) + "/")

@@ -412,6 +412,8 @@ async def start_render(request: Request, state: WebState) -> Response:
     if state.photo is None:
         raise UsageError("drop a photo first")
     pipeline = pipeline_of(request, data, state)
+    if state.jobs.running:  # before the last render's file is replaced
+        raise UsageError("a batch or render is running", hint="wait for it to end, or cancel it")
     running = render_job(pipeline, state.photo.path, state.private)
     return JSONResponse({"job": state.jobs.start(running).status()})
 
