@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check stylepipe plugins training tests benchmarks samples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy stylepipe plugins/stylepipe_basic plugins/stylepipe_style plugins/stylepipe_sr plugins/stylepipe_local training/stylepipe_training
+	$(BIN)/mypy stylepipe plugins/stylepipe_basic plugins/stylepipe_style plugins/stylepipe_sr plugins/stylepipe_local plugins/stylepipe_ray training/stylepipe_training
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-output

@@ -31,6 +31,7 @@ PACKAGES: dict[str, Path] = {
     "stylepipe_style": REPO / "plugins" / "stylepipe_style",
     "stylepipe_sr": REPO / "plugins" / "stylepipe_sr",
     "stylepipe_local": REPO / "plugins" / "stylepipe_local",
+    "stylepipe_ray": REPO / "plugins" / "stylepipe_ray",
     "stylepipe_training": REPO / "training" / "stylepipe_training",
 }
 Graph = dict[str, set[str]]

@@ -2,7 +2,8 @@
 
 This module is the public API for plugins: hook markers, the filter base class and its
 parameter helpers, model and architecture types, model lookup and loading, pack folders,
-tiling types, the frame type and the errors. ``__all__`` is what a third-party plugin
+tiling types, the frame type, the errors, and what an engine needs (the engine base class,
+the batch being run, the remote worker and its spec). ``__all__`` is what a third-party plugin
 may rely on; everything else (``stylepipe.engine.batch``, ``.imaging``, ``.models``,
 ``.tiling``, ``.packs``, ``.commands``) is internal and may change.
 
@@ -16,6 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stylepipe.engine.driver import BatchRun
+    from stylepipe.engine.engines import Engine
+    from stylepipe.engine.job import ItemResult, WorkItem
+    from stylepipe.engine.remote import Worker, WorkerSpec, failed_row
     from stylepipe.errors import (
         DeviceError,
         ExitCode,
@@ -57,6 +62,10 @@ if TYPE_CHECKING:
 #: Where each public name lives. Plugins import these names from ``stylepipe`` only;
 #: the modules behind them may move between releases.
 _SOURCES = {
+    "stylepipe.engine.driver": ("BatchRun",),
+    "stylepipe.engine.engines": ("Engine",),
+    "stylepipe.engine.job": ("ItemResult", "WorkItem"),
+    "stylepipe.engine.remote": ("Worker", "WorkerSpec", "failed_row"),
     "stylepipe.errors": (
         "DeviceError",
         "ExitCode",
@@ -97,8 +106,10 @@ _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in nam
 
 __all__ = [
     "Architecture",
+    "BatchRun",
     "Catalog",
     "DeviceError",
+    "Engine",
     "Entry",
     "ExitCode",
     "Filter",
@@ -108,6 +119,7 @@ __all__ = [
     "ImageMetadata",
     "ImageReadError",
     "ImageWriteError",
+    "ItemResult",
     "LoadedModel",
     "ModelError",
     "ModelSpec",
@@ -124,7 +136,11 @@ __all__ = [
     "TileSegment",
     "TilingPolicy",
     "UsageError",
+    "WorkItem",
+    "Worker",
+    "WorkerSpec",
     "__version__",
+    "failed_row",
     "hookimpl",
     "load_model",
     "load_state_dict",

@@ -1,8 +1,9 @@
-"""Core implementations of first-result hooks, registered ``trylast`` so that any
-plugin can override them."""
+"""Core implementations of hooks: the first-result ones registered ``trylast`` so that
+any plugin can override them, and the built-in ``local`` engine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from stylepipe.hookspecs import hookimpl
@@ -14,3 +15,11 @@ def select_device(requested: str) -> Any:
     from stylepipe.models.devices import resolve_device
 
     return resolve_device(requested)
+
+
+@hookimpl
+def register_engines(register: Callable[[type], None]) -> None:
+    """The ``local`` engine: this process, I/O threads around the steps."""
+    from stylepipe.engine.engines import LocalEngine
+
+    register(LocalEngine)

@@ -18,12 +18,21 @@ when no key is known) whose hint explains the form.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from stylepipe.errors import ParamError
 
 if TYPE_CHECKING:
-    from stylepipe.filters import Filter
+    from stylepipe.filters import ParamSpec
+
+
+class Parameterized(Protocol):
+    """What a spec's pieces are read against: a filter or engine class."""
+
+    main_param: str | None
+
+    def param_specs(self) -> list[ParamSpec]: ...
+
 
 FORM_HINT = (
     "write NAME:key=value,key=value; a bare value sets the main parameter "
@@ -41,7 +50,7 @@ def split_filter_spec(spec: str) -> tuple[str, str]:
 
 
 def parse_filter_spec(
-    spec: str, filter_cls: type[Filter] | None = None
+    spec: str, filter_cls: Parameterized | None = None
 ) -> tuple[str, dict[str, str]]:
     """The filter name and its parameters as text (see the module docs). Without
     ``filter_cls`` no bare word can be a flag or the main parameter."""
@@ -49,8 +58,9 @@ def parse_filter_spec(
     return name, spec_params(rest, filter_cls)
 
 
-def spec_params(rest: str, filter_cls: type[Filter] | None) -> dict[str, str]:
-    """The ``key=value`` and bare pieces of ``rest`` as parameters of ``filter_cls``."""
+def spec_params(rest: str, filter_cls: Parameterized | None) -> dict[str, str]:
+    """The ``key=value`` and bare pieces of ``rest`` as parameters of ``filter_cls`` (a
+    filter class, or an engine class for ``--engine``)."""
     flags, main = _flags_and_main(filter_cls)
     params: dict[str, str] = {}
     last: str | None = None
@@ -78,7 +88,7 @@ def spec_params(rest: str, filter_cls: type[Filter] | None) -> dict[str, str]:
     return params
 
 
-def _flags_and_main(filter_cls: type[Filter] | None) -> tuple[set[str], str | None]:
+def _flags_and_main(filter_cls: Parameterized | None) -> tuple[set[str], str | None]:
     """The names of the true/false parameters and the main parameter of a filter."""
     if filter_cls is None:
         return set(), None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from stylepipe.engine.engines import Engine
     from stylepipe.engine.job import BatchJob, BatchSummary, ItemResult, WorkItem
     from stylepipe.filters import Filter
     from stylepipe.models.spec import Architecture, ModelSpec
@@ -60,6 +61,18 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     ``subparsers.add_parser(...)`` and set ``handler=callable(args, app) -> int`` with
     ``parser.set_defaults``. Keep imports of heavy modules inside the handler so that
     other commands do not pay for them. Returns nothing.
+    """
+
+
+@hookspec
+def register_engines(register: Callable[[type[Engine]], None]) -> None:
+    """Register engines: what runs a planned batch (``--engine NAME``).
+
+    Fires once when the catalog is built. Call ``register(EngineClass)`` for each
+    :class:`stylepipe.Engine` subclass; its ``name`` is what ``--engine`` and
+    ``[runtime] engine`` use. Two plugins registering one name is an error. Keep the
+    engine's own dependencies (a cluster client) out of module imports: import them in
+    ``check``/``open``. Returns nothing.
     """
 
 

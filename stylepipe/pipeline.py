@@ -25,6 +25,8 @@ one :class:`~stylepipe.errors.PipelineErrors` listing each. A pipeline file look
     device = "auto"
     precision = "auto"                # auto, fp32, bf16, fp16
     tile = "auto"                     # or input pixels per tile; 0: whole image
+    threads = 4                       # torch threads per process (default: torch's own)
+    engine = "local"                  # or "ray:actors=4,num_gpus=1" (stylepipe[ray])
 
 The key ``filter`` is reserved in a step table; every other key is a parameter of that
 filter, typed as ``stylepipe filters NAME`` shows.
@@ -68,7 +70,9 @@ __all__ = [
     "load_pipeline",
     "parse_filter_spec",
     "parse_pipeline",
+    "pipeline_from_dict",
     "pipeline_from_filter_specs",
+    "pipeline_to_dict",
     "with_overrides",
 ]
 
@@ -158,10 +162,16 @@ class _RuntimeTable(FilterParams):
     device: str = param(_DEFAULT_RUNTIME.device, help="auto, cpu, cuda, cuda:N or mps")
     precision: str = param(_DEFAULT_RUNTIME.precision, help="dtype", choices=PRECISIONS)
     tile: int | None = param(_DEFAULT_RUNTIME.tile, help="input pixels per tile", min=0)
+    threads: int | None = param(
+        _DEFAULT_RUNTIME.threads, help="torch threads per process", min=1, max=4096
+    )
+    engine: str = param(_DEFAULT_RUNTIME.engine, help="local, or ray[:key=value,...]")
 
     def validate(self) -> None:
         if not self.device.strip():
             raise ParamError("device", "device must not be empty", hint="use auto or cpu")
+        if not self.engine.strip():
+            raise ParamError("engine", "engine must not be empty", hint="use local or ray")
 
 
 def load_pipeline(
@@ -190,7 +200,30 @@ def parse_pipeline(
 ) -> Pipeline:
     """Validate pipeline TOML ``text``; ``source`` names it in errors. Raises every
     error found at once (see the module docs)."""
-    doc = _parse_toml(text, source)
+    return _parse_doc(_parse_toml(text, source), catalog, source, device_check)
+
+
+def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
+    """The pipeline as plain data in the layout of a pipeline file (``step``, ``output``,
+    ``runtime``), every parameter typed: what a worker process rebuilds it from with
+    :func:`pipeline_from_dict`, using its own plugins."""
+    steps = [{"filter": s.name, **dataclasses.asdict(s.filter.params)} for s in pipeline.steps]
+    return {
+        "step": steps,
+        "output": dataclasses.asdict(pipeline.output),
+        "runtime": dataclasses.asdict(pipeline.runtime),
+    }
+
+
+def pipeline_from_dict(doc: Mapping[str, Any], catalog: Catalog, *, source: str) -> Pipeline:
+    """A pipeline from :func:`pipeline_to_dict`'s data, checked like a pipeline file
+    against ``catalog`` (so an unknown filter or model is a :class:`PipelineError`)."""
+    return _parse_doc(doc, catalog, source, None)
+
+
+def _parse_doc(
+    doc: Mapping[str, Any], catalog: Catalog, source: str, device_check: DeviceCheck | None
+) -> Pipeline:
     errors = _top_level_errors(doc, source)
     steps = _parse_steps(doc.get("step"), catalog, source, errors)
     output = _parse_table(doc, "output", _OutputTable, source, errors)

@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -26,6 +26,9 @@ from stylepipe.errors import PluginError, PluginWarning, StylepipeError
 from stylepipe.filters import Filter
 from stylepipe.models.spec import Architecture, ModelSpec
 from stylepipe.registry import Registry
+
+if TYPE_CHECKING:
+    from stylepipe.engine.engines import Engine
 
 ENTRY_POINT_GROUP = "stylepipe"
 LOAD_ENV = "STYLEPIPE_LOAD_PLUGINS"
@@ -38,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "stylepipe_style",
     "stylepipe_sr",
     "stylepipe_local",
+    "stylepipe_ray",
     "stylepipe_training.plugin",
 )
 
@@ -167,12 +171,14 @@ def _register_module(plugins: Plugins, name: str, load: Callable[[], object]) ->
 class Catalog:
     """Everything the plugins registered, by kind, with the source plugin of each item.
     ``warnings``: the :class:`PluginWarning` messages plugins issued while registering
-    (for example style packs they skipped), for the CLI to show."""
+    (for example style packs they skipped), for the CLI to show. ``engines``: what can
+    run a batch (``--engine``)."""
 
     filters: Registry[type[Filter]]
     architectures: Registry[Architecture]
     models: Registry[ModelSpec]
     warnings: list[str] = field(default_factory=list)
+    engines: Registry[type[Engine]] = field(default_factory=lambda: Registry("engine"))
 
     @classmethod
     def build(cls, plugins: Plugins) -> Catalog:
@@ -209,5 +215,9 @@ class Catalog:
         plugins.call_per_plugin(
             "register_models",
             binder(lambda src, m: catalog.models.add(m.name, m, source=src)),
+        )
+        plugins.call_per_plugin(
+            "register_engines",
+            binder(lambda src, e: catalog.engines.add(e.name, e, source=src)),
         )
         return catalog

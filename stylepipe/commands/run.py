@@ -13,6 +13,7 @@ from stylepipe.imaging.formats import RAW_EXTENSIONS, normalize_format
 from stylepipe.imaging.read import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
+    from stylepipe.engine.engines import Engine
     from stylepipe.pipeline import Pipeline
 
 EPILOG = f"""\
@@ -25,6 +26,7 @@ examples:
   stylepipe run photos -o out -p style.toml --skip-existing     finish an interrupted batch
   stylepipe run scan.tif -o out --filter autocontrast --max-pixels 0
   stylepipe run photos -o out --filter sharpen --report report.json   per-file results
+  stylepipe run photos -o out -p style.toml --engine ray:actors=4     on Ray (stylepipe[ray])
 
 --report FILE writes JSON: the counts and, for every input, its status (done,
 skipped, failed or "not processed"), the one-line reason and the output path
@@ -51,6 +53,11 @@ output puts transparent areas on white. Animated images: first frame.
 --filter NAME:key=value,... sets parameters; a bare value sets the filter's main
 parameter (style:mosaic is style:model=mosaic, resize:0.5 is resize:scale=0.5) and a
 bare true/false parameter name turns it on (style:mosaic,preserve_color).
+
+--engine NAME[:key=value,...] (or [runtime] engine) chooses what runs the batch: local
+(this process, the default) or ray (a local Ray instance, or the cluster of --address or
+RAY_ADDRESS; needs 'stylepipe[ray]'). Planning is the same; outputs are byte-identical
+when device, precision, tile size and --threads are.
 
 exit status: 0 all done or skipped, 1 some files failed, 2 usage error, 130 interrupted.
 """
@@ -148,6 +155,20 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     group.add_argument("--precision", help="auto, fp32, bf16 or fp16")
     group.add_argument("--tile", metavar="N", help="input pixels per tile, 0 = whole, or auto")
+    group.add_argument(
+        "--threads", metavar="N", help="torch threads per process (output bytes depend on it)"
+    )
+    group.add_argument(
+        "--engine",
+        metavar="NAME[:key=value,...]",
+        help="what runs the batch: local (default) or ray, e.g. ray:actors=4,num_gpus=1",
+    )
+    group.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="the Ray cluster for --engine ray: auto or HOST:PORT (default: $RAY_ADDRESS, "
+        "else a local Ray instance)",
+    )
 
 
 def _non_negative(text: str) -> int:
@@ -169,6 +190,7 @@ def run(args: argparse.Namespace, app: App) -> int:
     if args.quiet:
         app.ui.quiet = True
     pipeline = _pipeline(args, app)
+    engine = _engine(args, app, pipeline)
     options = BatchOptions(
         recursive=args.recursive,
         skip_existing=args.skip_existing,
@@ -180,13 +202,25 @@ def run(args: argparse.Namespace, app: App) -> int:
         max_pixels=args.max_pixels,
     )
     job = plan_batch(pipeline, args.inputs, args.output, options)
-    summary = execute(app, job)
+    summary = execute(app, job, engine)
     app.ui.batch_summary(summary)
     if args.report == "-":
         app.ui.json(batch_report(job, summary))
     elif args.report:
         write_report(Path(args.report), batch_report(job, summary))
     return int(summary.exit_code)
+
+
+def _engine(args: argparse.Namespace, app: App, pipeline: Pipeline) -> Engine:
+    """The engine of ``--engine`` (else ``[runtime] engine``), with ``--address``;
+    checked before any input is read (an engine that is not installed says so)."""
+    from stylepipe.engine.engines import parse_engine_spec
+
+    where = "--engine"
+    if args.engine is None and pipeline.source is not None:
+        where = f"{pipeline.source}:[runtime]:engine"
+    extra = {"address": args.address} if args.address is not None else {}
+    return parse_engine_spec(pipeline.runtime.engine, app.catalog, where=where, extra=extra)
 
 
 def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
@@ -218,6 +252,8 @@ def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
             "device": args.device,
             "precision": args.precision,
             "tile": args.tile,  # "auto" becomes None (whole-image or automatic tiles)
+            "threads": args.threads,
+            "engine": args.engine,
         },
         from_text=True,
         device_check=device_check,

@@ -14,18 +14,17 @@ stops after the images already being written are complete: every write is atomic
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stylepipe.atomic import TEMP_MARKER, is_temp_name, remove_stale_temp, temp_prefix
 from stylepipe.engine.checks import (
     refuse_all_existing,
     refuse_output_in_inputs,
     refuse_outputs_replacing_inputs,
 )
+from stylepipe.engine.driver import remove_stale_temps
 from stylepipe.engine.plan import (
     InputScan,
     collect_inputs,
@@ -38,6 +37,7 @@ from stylepipe.imaging.read import pixel_limit
 
 if TYPE_CHECKING:
     from stylepipe.app import App
+    from stylepipe.engine.engines import Engine
     from stylepipe.pipeline import Pipeline
 from stylepipe.engine.job import BatchJob, BatchOptions, BatchSummary, WorkItem
 
@@ -113,47 +113,29 @@ _INPUT_HINT = (
 )
 
 
-def remove_stale_temps(job: BatchJob) -> int:
-    """Delete temporary files an earlier, killed run left next to planned outputs; those
-    a live writer holds (another batch writing into the same folder) are left alone."""
-    prefixes: dict[Path, set[str]] = {}
-    for item in job.items:
-        prefixes.setdefault(item.output.parent, set()).add(temp_prefix(item.output))
-    removed = 0
-    for folder, planned in prefixes.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue  # the folder does not exist yet
-        for entry in entries:
-            name = entry.name
-            if is_temp_name(name):
-                prefix = name[: name.rindex(TEMP_MARKER) + len(TEMP_MARKER)]
-                if prefix in planned and remove_stale_temp(Path(entry.path)):
-                    removed += 1
-    return removed
-
-
 def run_batch(
     app: App,
     pipeline: Pipeline,
     inputs: Sequence[str | Path],
     output: Path,
     options: BatchOptions | None = None,
+    engine: Engine | None = None,
 ) -> BatchSummary:
     """Plan and run a batch; returns the summary (see :attr:`BatchSummary.exit_code`).
 
     Fires ``batch_started``, ``image_finished`` and ``batch_finished``; shows progress
     through ``app.ui``. Raises :class:`UsageError` for bad inputs and the filters' own
-    errors from ``setup``.
+    errors from ``setup``. ``engine``: what runs it (default: this process, see
+    :mod:`stylepipe.engine.engines`); planning is the same for every engine.
     """
     job = plan_batch(pipeline, inputs, output, options)
-    return execute(app, job)
+    return execute(app, job, engine)
 
 
-def execute(app: App, job: BatchJob) -> BatchSummary:
+def execute(app: App, job: BatchJob, engine: Engine | None = None) -> BatchSummary:
     """Run a planned job (see :func:`run_batch`)."""
-    from stylepipe.engine.executor import Executor
+    from stylepipe.engine.driver import BatchRun
+    from stylepipe.engine.engines import LocalEngine
 
     started = time.perf_counter()
     for message in job.warnings:
@@ -169,4 +151,4 @@ def execute(app: App, job: BatchJob) -> BatchSummary:
         files = "file" if stale == 1 else "files"
         app.ui.warn(f"removed {stale} temporary {files} left by an interrupted run")
     with pixel_limit(job.options.max_pixels):
-        return Executor(app, job, started).run()
+        return BatchRun(app, job, started).run(engine or LocalEngine())

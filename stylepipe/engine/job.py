@@ -63,12 +63,15 @@ class WorkItem:
 @dataclass(frozen=True)
 class ItemResult:
     """What happened to one input: ``done``, ``skipped`` (its output existed and
-    ``skip_existing``) or ``failed`` with a one-line ``reason``; ``seconds`` of work."""
+    ``skip_existing``) or ``failed`` with a one-line ``reason``; ``seconds`` of work.
+    ``stop`` says why the whole batch must stop after this input (the output disk is
+    full or read-only: every later write would fail too), else None."""
 
     status: Status
     reason: str | None = None
     output: Path | None = None
     seconds: float = 0.0
+    stop: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +163,10 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> ExitCode:
-        """130 interrupted, 1 some failed, else 0."""
+        """130 interrupted, 1 some failed or stopped early, else 0."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        return ExitCode.FAILURES if self.failed else ExitCode.OK
+        return ExitCode.FAILURES if self.failed or self.stopped else ExitCode.OK
 
     def add(self, item: WorkItem, result: ItemResult) -> None:
         """Count one finished input; ``results`` keeps them all in finishing order."""
