@@ -27,9 +27,10 @@ import torch
 
 from stylepipe.errors import ModelError
 from stylepipe.tiling.globalnorm import GlobalNorm, untileable_layers
+from stylepipe.tiling.heap import release_heap
 from stylepipe.tiling.io import Sink, TensorSource, TileSource
 from stylepipe.tiling.plan import Tile, TileSegment, align_down, align_up, plan_tiles
-from stylepipe.tiling.sweep import Runner, Stage, measure, release_heap, write_sink, write_tensor
+from stylepipe.tiling.sweep import Runner, Stage, measure, write_sink, write_tensor
 
 if TYPE_CHECKING:
     from stylepipe.tiling.policy import TilingPolicy

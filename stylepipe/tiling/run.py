@@ -26,7 +26,9 @@ instance normalisation get whole-image statistics (:mod:`stylepipe.tiling.global
 One tile (``tile=0`` or a tile no smaller than the image) is a plain full-frame pass.
 :func:`run_tiled_stream` is the same engine reading from a :class:`TileSource` and writing
 bands to a sink, so huge images never exist in float32 (see :mod:`stylepipe.tiling.io`).
-Out of memory, the tile halves and the image starts again (a warning says so); below
+On the CPU, freed activations are reused instead of new memory faulted in for every
+layer (:func:`stylepipe.tiling.heap.reuse_freed_memory`). Out of memory, the tile halves
+and the image starts again (a warning says so); below
 :data:`MIN_TILE` pixels :class:`~stylepipe.errors.TileOutOfMemory` is raised. A reduced
 ``autocast_dtype`` on the CPU runs a cached copy of the network with weights in that
 type instead of autocast (see :class:`stylepipe.tiling.sweep.Runner`).
@@ -48,6 +50,7 @@ import torch
 from torch import nn
 
 from stylepipe.errors import TileOutOfMemory, UsageError
+from stylepipe.tiling.heap import reuse_freed_memory
 from stylepipe.tiling.io import ArraySink, ArraySource, Sink, TensorSource, TileSource
 from stylepipe.tiling.job import TileJob, run_job
 from stylepipe.tiling.plan import TileSegment, align_down, align_up, plan_tiles, tile_weights
@@ -162,7 +165,8 @@ def run_tiled_stream(
     job = TileJob(runner, source, policy, sink, mode, overlap, budget)
     while True:
         try:
-            run_job(job, side)
+            with reuse_freed_memory(runner.device.type == "cpu"):
+                run_job(job, side)
             return
         except (torch.OutOfMemoryError, RuntimeError) as exc:
             if not is_out_of_memory(exc):
