@@ -36,7 +36,9 @@ from torch import nn
 def families() -> dict[str, Callable[[], nn.Module]]:
     """The networks measured: spandrel's classes at their real depth, thinned."""
     from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.DAT import DAT
     from spandrel.architectures.ESRGAN import ESRGAN
+    from spandrel.architectures.HAT import HAT
     from spandrel.architectures.SwinIR import SwinIR
 
     return {
@@ -51,6 +53,24 @@ def families() -> dict[str, Callable[[], nn.Module]]:
             img_size=64,
             upsampler="pixelshuffledirect",
             resi_connection="1conv",
+        ),
+        "HAT": lambda: HAT(  # HAT-S's depth (6 groups of 6), thinned
+            embed_dim=24,
+            depths=(6, 6, 6, 6, 6, 6),
+            num_heads=(4, 4, 4, 4, 4, 4),
+            window_size=16,
+            compress_ratio=24,
+            squeeze_factor=24,
+            upscale=4,
+            num_feat=16,
+        ),
+        "DAT": lambda: DAT(  # DAT-S's depth (6 groups of 6) and split sizes, thinned
+            embed_dim=24,
+            split_size=[8, 32],
+            depth=[6, 6, 6, 6, 6, 6],
+            num_heads=[4, 4, 4, 4, 4, 4],
+            expansion_factor=2.0,
+            upscale=4,
         ),
     }
 
