@@ -10,7 +10,8 @@ per image instead: before an image is processed its attempt is noted in the
 :class:`AttemptLedger`, and after it is done the note is cleared. An image whose earlier
 attempts never finished (each took its worker down: a decoder's segfault, the OOM
 killer) is not tried more than ``retries`` times again; it becomes that file's failure
-and the batch goes on.
+and the batch goes on. When the driver stops the batch (``--fail-fast``, a full disk,
+Ctrl-C) it tells the ledger first: no image begins, and none is written, after that.
 """
 
 from __future__ import annotations
@@ -37,19 +38,30 @@ RESULTS = pa.schema(
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class AttemptLedger:
     """Attempts begun and not finished, per input index (finished ones are forgotten,
-    so it holds only the images in flight and those whose workers died)."""
+    so it holds only the images in flight and those whose workers died); and whether
+    the driver has stopped the batch, after which nothing begins or is written."""
 
     def __init__(self) -> None:
         self.unfinished: dict[int, int] = {}
+        self.stopped = False
 
     def begin(self, index: int) -> int:
-        """Note an attempt at ``index``; returns its number (1 for the first)."""
+        """Note an attempt at ``index``; returns its number (1 for the first), or 0
+        once the batch has stopped."""
+        if self.stopped:
+            return 0
         attempt = self.unfinished.get(index, 0) + 1
         self.unfinished[index] = attempt
         return attempt
 
     def end(self, index: int) -> None:
         self.unfinished.pop(index, None)
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def proceed(self) -> bool:
+        return not self.stopped
 
 
 class ImageWorker:
@@ -68,6 +80,8 @@ class ImageWorker:
     def _one(self, row: dict[str, Any]) -> dict[str, Any]:
         index = int(row["index"])
         attempt = ray.get(self.ledger.begin.remote(index))
+        if attempt == 0:  # the driver stopped: nobody reads this any more
+            return failed_row(index, "not processed: the batch stopped")
         if attempt > self.retries + 1:
             died = attempt - 1
             result = failed_row(
@@ -76,6 +90,9 @@ class ImageWorker:
                 f"time{'s' if died > 1 else ''}; not tried again",
             )
         else:
-            result = self.worker.process_row(row)
+            result = self.worker.process_row(row, self._proceed)
         self.ledger.end.remote(index)  # ordered after begin: calls to one actor keep order
         return result
+
+    def _proceed(self) -> bool:
+        return bool(ray.get(self.ledger.proceed.remote()))

@@ -43,6 +43,10 @@ CONNECT_HINT = (
 #: A block is also what runs again after its worker died, so blocks stay as small as
 #: this allows (``batch`` rows at least).
 MAX_BLOCKS = 1000
+#: Seconds the driver waits, after stopping the pool, for writes that were under way to
+#: end (finished, or their worker killed) before it removes what they left (no write
+#: starts after the stop: see :class:`~stylepipe_ray.actor.AttemptLedger`).
+STOP_WAIT = 15.0
 _ERROR_LINE = re.compile(r"(?m)^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.+)$")
 
 
@@ -83,9 +87,16 @@ class RaySession:
                     raise ray_failure(exc) from None
                 batch.record_row(row)
         finally:
+            self.stop_writes()
             close = getattr(rows, "close", None)
             if close is not None:
                 close()  # stops the streaming execution and its actor pool
+
+    def stop_writes(self) -> None:
+        """No image begins, and none is written, from now on (the actors ask the
+        ledger); then only writes already under way can leave temporary files."""
+        with contextlib.suppress(Exception):  # the ledger went with a lost cluster
+            ray.get(self.ledger.stop.remote(), timeout=30)
 
     def dataset(self, batch: BatchRun) -> ray.data.Dataset:
         """Rows of paths -> blocks -> the actor pool, ``batch`` rows a call -> result rows.
@@ -95,7 +106,8 @@ class RaySession:
         (:func:`default_actors`)."""
         quiet_ray_data()
         count = len(batch.pending)
-        per_block = max(self.params.batch, math.ceil(count / MAX_BLOCKS))
+        per_block = block_rows(count, self.params.batch, self.actors)
+        self.actors = min(self.actors, math.ceil(count / per_block))  # no idle actors
         if self.manifest_mode:
             self.manifest = write_manifest(batch.rows(), batch.job.output_root)
             rows = ray.data.read_parquet(str(self.manifest))
@@ -110,7 +122,7 @@ class RaySession:
                 "ledger": self.ledger,
                 "retries": self.params.retries,
             },
-            batch_size=self.params.batch,
+            batch_size=min(self.params.batch, per_block),  # larger would merge blocks
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=self.actors),
             num_cpus=self.params.num_cpus,
@@ -127,7 +139,7 @@ class RaySession:
             self.manifest.unlink(missing_ok=True)
         if self.owns:
             ray.shutdown()
-        removed = self.batch.remove_stale_temps()
+        removed = self.batch.remove_stale_temps(wait=STOP_WAIT)
         if removed:
             files = "file" if removed == 1 else "files"
             self.batch.warn(f"removed {removed} temporary {files} of Ray workers that died")
@@ -154,6 +166,12 @@ def connect(address: str | None) -> bool:
             hint=CONNECT_HINT,
         ) from None
     return True
+
+
+def block_rows(count: int, batch: int, actors: int) -> int:
+    """Rows per block: ``batch``, fewer when there are too few inputs to give every actor
+    one block, more when ``batch`` would make over :data:`MAX_BLOCKS` blocks."""
+    return max(math.ceil(count / MAX_BLOCKS), min(batch, math.ceil(count / actors)), 1)
 
 
 def default_actors(params: RayParams, *, spare_cpu: bool) -> int:

@@ -150,11 +150,18 @@ class BatchRun:
             self._warned.add(message)
             self.app.ui.warn(message)
 
-    def remove_stale_temps(self) -> int:
+    def remove_stale_temps(self, wait: float = 0.0) -> int:
         """Delete the temporary files that writers killed mid-write left next to the
         planned outputs (a remote engine's workers that died); live writers' files are
-        left alone. Returns how many were removed."""
-        return remove_stale_temps(self.job)
+        left alone. ``wait``: seconds to keep looking while some writer is still busy
+        (workers being stopped finish or die meanwhile). Returns how many were removed."""
+        deadline = time.monotonic() + wait
+        removed, live = scan_temps(self.job)
+        while live and time.monotonic() < deadline:
+            time.sleep(0.1)
+            more, live = scan_temps(self.job)
+            removed += more
+        return removed
 
     def flush(self) -> None:
         """Report the results still waiting for an earlier input that never finished
@@ -185,10 +192,16 @@ def _text(value: Any) -> str | None:
 def remove_stale_temps(job: BatchJob) -> int:
     """Delete temporary files an earlier, killed run left next to planned outputs; those
     a live writer holds (another batch writing into the same folder) are left alone."""
+    return scan_temps(job)[0]
+
+
+def scan_temps(job: BatchJob) -> tuple[int, int]:
+    """Remove the stale temporary files of the planned outputs; returns how many were
+    removed and how many a live writer still holds."""
     prefixes: dict[Path, set[str]] = {}
     for item in job.items:
         prefixes.setdefault(item.output.parent, set()).add(temp_prefix(item.output))
-    removed = 0
+    removed = live = 0
     for folder, planned in prefixes.items():
         try:
             entries = list(os.scandir(folder))
@@ -198,6 +211,10 @@ def remove_stale_temps(job: BatchJob) -> int:
             name = entry.name
             if is_temp_name(name):
                 prefix = name[: name.rindex(TEMP_MARKER) + len(TEMP_MARKER)]
-                if prefix in planned and remove_stale_temp(Path(entry.path)):
+                if prefix not in planned:
+                    continue
+                if remove_stale_temp(Path(entry.path)):
                     removed += 1
-    return removed
+                elif os.path.lexists(entry.path):
+                    live += 1
+    return removed, live

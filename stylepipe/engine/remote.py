@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,13 +100,16 @@ class Worker:
         setup_steps(pipeline, ctx)
         self.work = Work(pipeline, spec.options, spec.note)
 
-    def process_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def process_row(
+        self, row: Mapping[str, Any], proceed: Callable[[], bool] | None = None
+    ) -> dict[str, Any]:
         """Process the input of ``row``; returns its result row (never raises for a
-        problem of the input). The row's ``warnings`` are the filters' new ones."""
+        problem of the input). The row's ``warnings`` are the filters' new ones.
+        ``proceed``: asked before writing, False once the batch has stopped."""
         item = WorkItem(
             Path(row["source"]), Path(row["relative"]), Path(row["output"]), str(row["format"])
         )
-        result = self.work.process(item)
+        result = self.work.process(item, proceed)
         warnings, self.warnings = self.warnings, []
         return {
             "index": int(row["index"]),

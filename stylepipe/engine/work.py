@@ -13,6 +13,7 @@ written, whichever engine runs the batch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stylepipe.engine.job import BatchOptions, ItemResult, WorkItem
@@ -26,6 +27,7 @@ from stylepipe.imaging.write import SaveOptions, write_error, write_image
 if TYPE_CHECKING:
     from stylepipe.pipeline import Pipeline
 
+STOPPED = "not written: the batch stopped"
 Note = tuple[str, str, str]
 """What outputs record of how they were made (see :func:`stylepipe.engine.job.provenance_note`)."""
 
@@ -62,8 +64,10 @@ class Work:
         # The networks expect sRGB: wide-gamut inputs are converted for pipelines with one.
         self.srgb = any("model" in step.fields for step in pipeline.steps)
 
-    def process(self, item: WorkItem) -> ItemResult:
-        """Read, filter and write ``item``; never raises for a problem of the input."""
+    def process(self, item: WorkItem, proceed: Callable[[], bool] | None = None) -> ItemResult:
+        """Read, filter and write ``item``; never raises for a problem of the input.
+        ``proceed``, asked before writing: False when the batch has stopped meanwhile
+        (nothing is written then, so no write can start after a stop)."""
         started = time.perf_counter()
         with pixel_limit(self.options.max_pixels):
             try:
@@ -73,6 +77,8 @@ class Work:
             result = self.apply_steps(item, frame)
             if isinstance(result, str):
                 return ItemResult("failed", result, seconds=time.perf_counter() - started)
+            if proceed is not None and not proceed():
+                return ItemResult("failed", STOPPED, seconds=time.perf_counter() - started)
             try:
                 self.write(item, result)
             except Exception as exc:  # ImageWriteError; anything else is a bug, still per file
