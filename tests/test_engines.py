@@ -243,6 +243,23 @@ def test_a_worker_refuses_a_driver_it_does_not_match(tmp_path: Path) -> None:
     assert caught.value.hint == "install the same stylepipe, plugins and packs on every node"
 
 
+def test_a_worker_refuses_other_weights_under_the_pipelines_model_name(tmp_path: Path) -> None:
+    from model_helpers import write_style_pack
+
+    write_style_pack(name="tiny")
+    app = quiet_app()
+    make_images(tmp_path / "in", 1)
+    pipeline = pipeline_from_filter_specs(["style:tiny"], app.catalog)
+    batch = BatchRun(app, plan_batch(pipeline, [tmp_path / "in"], tmp_path / "out"))
+    spec = WorkerSpec.for_batch(batch)
+    assert list(spec.fingerprint["models"]) == ["stylepipe_local/tiny"]
+    assert Worker(spec).process_row(next(batch.rows()))["status"] == "done"
+    other = dict(spec.fingerprint, models={"stylepipe_local/tiny": "0" * 64})
+    with pytest.raises(UsageError, match="models differ: stylepipe_local/tiny sha256 [0-9a-f]{12} "
+                       "here, 000000000000 on the driver"):  # fmt: skip
+        Worker(WorkerSpec(spec.pipeline, spec.options, spec.note, other, spec.env))
+
+
 def test_process_never_raises_for_a_bad_input(tmp_path: Path) -> None:
     app = quiet_app()
     make_images(tmp_path / "in", 1)
