@@ -198,6 +198,9 @@ def test_runtime_engine_and_threads_in_a_pipeline_file(tmp_path: Path) -> None:
     code, err = run_cli("run", tmp_path / "in", "-o", tmp_path / "out", "-p", tmp_path / "p.toml")
     assert code == ExitCode.USAGE
     assert "p.toml:[runtime]:engine: unknown engine 'rya'" in err
+    code, err = run_cli("check", tmp_path / "p.toml")
+    assert code == ExitCode.USAGE
+    assert "p.toml:[runtime]:engine: unknown engine 'rya'" in err
 
 
 def test_threads_are_set_for_the_batch_and_restored(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import functools
 from pathlib import Path
 
 from stylepipe.app import App
-from stylepipe.errors import ExitCode, PipelineError
+from stylepipe.engine.engines import parse_engine_spec
+from stylepipe.errors import ExitCode, PipelineError, UsageError
 from stylepipe.models.devices import check_device
 from stylepipe.pipeline import describe_pipeline, load_pipeline
 
@@ -19,7 +20,7 @@ examples:
 Each valid file gets one line: OK, the file and its steps with the parameters that
 differ from their defaults. An invalid one gets every error it holds, each located as
 FILE:step N:key, FILE:[output]:key or FILE:[runtime]:key. The [runtime] device must
-exist on this machine, as `run` requires.
+exist on this machine, and the [runtime] engine be installed, as `run` requires.
 exit status: 0 all valid, 2 otherwise.
 """
 
@@ -45,7 +46,9 @@ def run(args: argparse.Namespace, app: App) -> int:
     for path in args.pipelines:
         try:
             pipeline = load_pipeline(path, app.catalog, device_check=device_check)
-        except PipelineError as exc:
+            where = f"{path}:[runtime]:engine"
+            parse_engine_spec(pipeline.runtime.engine, app.catalog, where=where)
+        except (PipelineError, UsageError) as exc:
             app.ui.error(exc)
             invalid += 1
             continue
