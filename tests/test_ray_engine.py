@@ -65,9 +65,9 @@ def ray_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         sys.path.remove(str(plugin))
 
 
-def app() -> App:
+def app(quiet: bool = True) -> App:
     """An app with every plugin, entry points included (as the workers load them)."""
-    return App(load_plugins(), UI(quiet=True, stderr=io.StringIO()))
+    return App(load_plugins(), UI(quiet=quiet, stderr=io.StringIO()))
 
 
 def pipeline(app: App, *specs: str) -> Pipeline:
@@ -145,6 +145,21 @@ def test_skip_existing_resumes(tmp_path: Path) -> None:
     assert outputs(out) == written
     nothing = ray_run(app_, pipe, src, out, skip_existing=True)  # nothing to do: no Ray work
     assert (nothing.done, nothing.skipped) == (0, 6)
+
+
+def test_a_parquet_manifest_carries_the_rows_of_a_large_batch(tmp_path: Path) -> None:
+    app_ = app(quiet=False)
+    src = tmp_path / "in"
+    noise_images(src, 9, 24)
+    pipe = pipeline(app_, "sharpen")
+    out = tmp_path / "out"
+    summary = ray_run(app_, pipe, src, out, engine="ray:actors=2,manifest_over=4")
+    assert (summary.done, summary.failed) == (9, 0)
+    warnings = app_.ui.err.file.getvalue()  # type: ignore[attr-defined]
+    assert "Ray Data needs one to read the manifest: using 1" in " ".join(warnings.split())
+    assert not list(out.glob(".stylepipe-manifest-*"))  # removed after the run
+    run_batch(app_, pipe, [src], tmp_path / "local")
+    assert outputs(out) == outputs(tmp_path / "local")
 
 
 def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(tmp_path: Path) -> None:

@@ -56,7 +56,14 @@ class RaySession:
     def __init__(self, params: RayParams, batch: BatchRun, owns: bool) -> None:
         self.params, self.batch, self.owns = params, batch, owns
         self.manifest_mode = len(batch.pending) > params.manifest_over
-        self.actors = params.actors or default_actors(params, spare_cpu=self.manifest_mode)
+        most = default_actors(params, spare_cpu=self.manifest_mode)
+        self.actors = params.actors or most
+        if self.manifest_mode and self.actors > most and params.num_cpus > 0:
+            batch.warn(
+                f"actors={self.actors} would hold every CPU of the cluster, and Ray Data needs "
+                f"one to read the manifest: using {most}"
+            )
+            self.actors = most
         neural = bool(batch.summary.models)
         threads = max(1, math.floor(params.num_cpus)) if neural else None
         self.spec = WorkerSpec.for_batch(batch, threads=threads)
