@@ -165,6 +165,33 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_resume_may_change_the_loss_weights_and_records_when(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    assert tiny_style(style_image, photos, "sched", "--iterations", 2)[0] == 0
+    code, _, err = run(
+        "train", "style", "--resume", "--name", "sched", "--iterations", 3,
+        "--style-weight", 7.5, "--force",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "changed: iterations, style_weight" in err
+    run_dir = stylepipe_home / "runs" / "sched"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["style_weight"] == 7.5
+    assert config["weight_changes"] == [f"step 2: style_weight {config_weight(err)} -> 7.5"]
+    manifest = json.loads((stylepipe_home / "plugins" / "sched" / "manifest.json").read_text())
+    assert manifest["training"]["settings"]["weight_changes"] == config["weight_changes"]
+    rows = load_checkpoint(run_dir / "checkpoint.pt", "style")["history"]["rows"]
+    assert len(rows) == 3  # the third step trained with the new weight
+
+
+def config_weight(err: str) -> str:
+    """The style weight the tiny runs start with, as the change record writes it."""
+    from stylepipe_training.lossnet import get_loss_network
+
+    return str(float(get_loss_network("vgg16-random").style_defaults["style_weight"]))
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_writes_a_checkpoint_and_exits_130(
     style_image: Path,

@@ -171,6 +171,8 @@ def provenance(pack: Pack, run_dir: Path | None) -> dict[str, Any]:
         "wall_time_s": training.get("duration_s", wall),
         "loss_net": settings.get("loss_net"),
         "loss_net_seed": settings.get("loss_net_seed", 0),
+        # the command gives the final loss weights; these say when they were set
+        "weight_changes": settings.get("weight_changes") or None,
     }
     if settings.get("loss_net") == RANDOM_LOSS_NET:
         added["retrain_with_imagenet"] = shlex.join(imagenet_command(argv))

@@ -3,7 +3,8 @@ model's manifest) and what may change when it is resumed. Import-light (no torch
 
 A resumed run takes its settings from the checkpoint. Options given again on the
 command line must agree with them, except those in :data:`RESUME_OVERRIDES` (how long
-to train, where and how fast to run), which take the new value.
+to train, where and how fast to run), which take the new value, and the loss weights
+(:data:`WEIGHT_OVERRIDES`), whose changes are recorded with the step they took effect.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ SR_LOSSES = ("feature", "pixel")
 DEFAULT_LOSS_NET = "auto"  # the best ImageNet weights found (lossnet.choose_auto)
 #: Settings that may differ when a run is resumed.
 RESUME_OVERRIDES = frozenset({"iterations", "epochs", "data"})
+#: Loss weights a resumed run may change (a schedule, e.g. a lower style weight once the
+#: style is learnt); each change is recorded with its step in ``RunConfig.weight_changes``.
+WEIGHT_OVERRIDES = frozenset(
+    {"content_weight", "style_weight", "tv_weight", "pixel_weight", "loss_weight"}
+)
 
 
 @dataclass
@@ -47,6 +53,7 @@ class RunConfig:
     tv_weight: float | None = None
     loss_net: str = DEFAULT_LOSS_NET
     loss_net_seed: int = 0
+    weight_changes: list[str] = field(default_factory=list)  # "step 600: style_weight 100 -> 50"
     task: str = field(default="", init=False)  # "style" or "sr", set by the subclass
 
     def arch_params(self) -> dict[str, Any]:
@@ -205,10 +212,11 @@ def new_config(cls: type[RunConfig], given: Mapping[str, Any]) -> RunConfig:
 
 
 def resumed_config(
-    cls: type[RunConfig], saved: Mapping[str, Any], given: Mapping[str, Any]
+    cls: type[RunConfig], saved: Mapping[str, Any], given: Mapping[str, Any], step: int = 0
 ) -> tuple[RunConfig, list[str]]:
-    """The saved config with the allowed overrides applied; conflicting options are an
-    error. Returns the config and the names of the settings that changed."""
+    """The saved config with the allowed overrides applied (loss weights recorded in
+    ``weight_changes`` with ``step``); conflicting options are an error. Returns the
+    config and the names of the settings that changed."""
     fields = config_fields(cls)
     config = cls(**{k: v for k, v in saved.items() if k in fields})
     conflicts, changed = [], []
@@ -217,7 +225,9 @@ def resumed_config(
             continue
         if key == "loss_net" and value == DEFAULT_LOSS_NET:
             continue  # auto resolved to the saved network when the run started
-        if key in RESUME_OVERRIDES:
+        if key in WEIGHT_OVERRIDES:
+            config.weight_changes.append(f"step {step}: {key} {getattr(config, key)} -> {value}")
+        if key in RESUME_OVERRIDES | WEIGHT_OVERRIDES:
             setattr(config, key, value)
             changed.append(key)
         else:

@@ -103,7 +103,8 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
         nargs="?",
         const="auto",
         metavar="CHECKPOINT",
-        help="continue a run: a checkpoint file, a run folder, or (bare) the run of --name",
+        help="continue a run: a checkpoint file, a run folder, or (bare) the run of --name; "
+        "the loss weights may change (recorded with the step in the manifest)",
     )
     _opt(
         run,

@@ -137,7 +137,7 @@ def start_run(
         path, data = locate_resume(given, task)
         for key, value in data.get("runtime_options", {}).items():
             given.setdefault(key, value)
-        config, changed = resumed_config(cls, data["config"], given)
+        config, changed = resumed_config(cls, data["config"], given, int(data["step"]))
         app.ui.info(
             f"resuming {path} at step {data['step']}"
             + (f" (changed: {', '.join(changed)})" if changed else "")
