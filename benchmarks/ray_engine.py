@@ -58,7 +58,8 @@ from stylepipe.engine.driver import BatchRun
 from stylepipe.engine.engines import parse_engine_spec
 from stylepipe.engine.job import BatchJob, BatchOptions, WorkItem
 from stylepipe.engine.plan import Found, plan_outputs
-from stylepipe.pipeline import Pipeline, pipeline_from_filter_specs, with_overrides
+from stylepipe.pipeline import Pipeline
+from stylepipe.pipeline_cli import pipeline_from_filter_specs, with_overrides
 from stylepipe.plugins import load_plugins
 from stylepipe.ui import UI
 

@@ -30,6 +30,10 @@ one :class:`~stylepipe.errors.PipelineErrors` listing each. A pipeline file look
 
 The key ``filter`` is reserved in a step table; every other key is a parameter of that
 filter, typed as ``stylepipe filters NAME`` shows.
+
+The command-line half (steps from ``--filter`` values, options that override a
+pipeline's tables) is :mod:`stylepipe.pipeline_cli`; it builds on the checks below that
+have no leading underscore (``build_step``, ``OutputTable``, ``device_errors``, ...).
 """
 
 from __future__ import annotations
@@ -50,7 +54,6 @@ from stylepipe.engine.naming import (
     join_fields,
 )
 from stylepipe.errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
-from stylepipe.filter_specs import parse_filter_spec, spec_params, split_filter_spec
 from stylepipe.filters import Filter, FilterParams, RuntimeOptions, param, parse_params
 from stylepipe.imaging.read import FORMAT_ALIASES, FORMATS
 from stylepipe.models.devices import PRECISIONS as DEVICE_PRECISIONS
@@ -68,12 +71,9 @@ __all__ = [
     "describe_pipeline",
     "describe_step",
     "load_pipeline",
-    "parse_filter_spec",
     "parse_pipeline",
     "pipeline_from_dict",
-    "pipeline_from_filter_specs",
     "pipeline_to_dict",
-    "with_overrides",
 ]
 
 DeviceCheck = Callable[[str], object]
@@ -132,14 +132,13 @@ class Pipeline:
 PIPELINE_KEYS = ("description", "step", "output", "runtime")
 OUTPUT_FORMATS = tuple(FORMATS)
 PRECISIONS = DEVICE_PRECISIONS
-CLI_SOURCE = "command line"
 _STEP_HINT = 'add a step such as: [[step]] filter = "resize" scale = 0.5'
 _DEFAULT_OUTPUT = OutputOptions()
 _DEFAULT_RUNTIME = RuntimeOptions()
 
 
 @dataclass(frozen=True)
-class _OutputTable(FilterParams):
+class OutputTable(FilterParams):
     """``[output]`` keys, checked by the same typed-parameter code as filter parameters."""
 
     format: str | None = param(None, help="output format", choices=OUTPUT_FORMATS)
@@ -154,7 +153,7 @@ class _OutputTable(FilterParams):
 
 
 @dataclass(frozen=True)
-class _RuntimeTable(FilterParams):
+class RuntimeTable(FilterParams):
     """``[runtime]`` keys. Whether the device exists is checked by a :data:`DeviceCheck`
     (the ``select_device`` hooks, since a plugin may accept names the core does not
     know), when the caller passes one."""
@@ -226,13 +225,13 @@ def _parse_doc(
 ) -> Pipeline:
     errors = _top_level_errors(doc, source)
     steps = _parse_steps(doc.get("step"), catalog, source, errors)
-    output = _parse_table(doc, "output", _OutputTable, source, errors)
-    runtime = _parse_table(doc, "runtime", _RuntimeTable, source, errors)
+    output = _parse_table(doc, "output", OutputTable, source, errors)
+    runtime = _parse_table(doc, "runtime", RuntimeTable, source, errors)
     device = _raw_device(doc)
     if device is not None and device_check is not None:
-        errors += _device_errors(device, device_check, source, "[runtime]:device")
+        errors += device_errors(device, device_check, source, "[runtime]:device")
     if output is not None and steps is not None:
-        errors += _field_errors(output.name, steps, source, "[output]:name")
+        errors += field_errors(output.name, steps, source, "[output]:name")
     raise_all(errors)
     assert steps is not None and output is not None and runtime is not None
     return Pipeline(
@@ -271,7 +270,7 @@ def _top_level_errors(doc: Mapping[str, Any], source: str) -> list[PipelineError
     return errors
 
 
-def _each(error: PipelineError) -> list[PipelineError]:
+def each_error(error: PipelineError) -> list[PipelineError]:
     """The errors a (possibly multiple) pipeline error holds."""
     return list(getattr(error, "errors", [error]))
 
@@ -292,7 +291,7 @@ def _parse_steps(
         try:
             steps.append(_file_step(index, table, catalog, source))
         except PipelineError as exc:
-            errors += _each(exc)
+            errors += each_error(exc)
     return tuple(steps) if len(errors) == found else None
 
 
@@ -314,20 +313,22 @@ def _file_step(index: int, table: Any, catalog: Catalog, source: str) -> Step:
     def locate(key: str | None) -> dict[str, Any]:
         return {"file": source, "step": index, "key": key}
 
-    filter_cls = _filter_class(name, catalog, locate)
-    return _build_step(index, filter_cls, params, dict(table), catalog, False, locate)
+    filter_cls = filter_class(name, catalog, locate)
+    return build_step(index, filter_cls, params, dict(table), catalog, False, locate)
 
 
-def _filter_class(
+def filter_class(
     name: str, catalog: Catalog, locate: Callable[[str | None], dict[str, Any]]
 ) -> type[Filter]:
+    """The filter class named ``name``; an unknown or ambiguous name is a
+    :class:`PipelineError` at ``locate("filter")``."""
     try:
         return catalog.filters.get(name)
     except UsageError as exc:  # unknown (with "did you mean") or ambiguous name
         raise PipelineError(exc.message, hint=exc.hint, **locate("filter")) from None
 
 
-def _build_step(
+def build_step(
     index: int,
     filter_cls: type[Filter],
     params: Mapping[str, Any],
@@ -336,6 +337,9 @@ def _build_step(
     from_text: bool,
     locate: Callable[[str | None], dict[str, Any]],
 ) -> Step:
+    """Step ``index`` of ``filter_cls`` with ``params`` (converted from text when
+    ``from_text``), checked against ``catalog``; its errors (all of them) are located by
+    ``locate(key)``."""
     try:
         instance = filter_cls.from_raw(params, from_text=from_text)
         instance.check(catalog)
@@ -369,7 +373,7 @@ def _parse_table(
         errors.append(PipelineError(message, file=source, key=name))
         return None
     try:
-        return parse_params(table_cls, _normalize(raw))
+        return parse_params(table_cls, normalize_table(raw))
     except ParamError as exc:
         errors += [
             PipelineError(one.message, file=source, key=f"[{name}]:{one.key}", hint=one.hint)
@@ -386,9 +390,10 @@ def _raw_device(doc: Mapping[str, Any]) -> str | None:
     return device if isinstance(device, str) and device.strip() else None
 
 
-def _device_errors(
+def device_errors(
     device: str, device_check: DeviceCheck, file: str, key: str
 ) -> list[PipelineError]:
+    """The error of ``device_check(device)``, located at ``file:key``; none if usable."""
     try:
         device_check(device)
     except DeviceError as exc:
@@ -396,7 +401,8 @@ def _device_errors(
     return []
 
 
-def _field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> list[PipelineError]:
+def field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> list[PipelineError]:
+    """The error of a name ``template`` using a field no step supplies, at ``file:key``."""
     try:
         check_fields_supplied(template, join_fields(step.fields for step in steps))
     except ParamError as exc:
@@ -404,7 +410,7 @@ def _field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> 
     return []
 
 
-def _normalize(raw: Mapping[str, Any]) -> dict[str, Any]:
+def normalize_table(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Spelling variants: format names in any case and with their aliases, tile "auto"."""
     values = dict(raw)
     fmt = values.get("format")
@@ -414,89 +420,6 @@ def _normalize(raw: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(tile, str) and tile.strip().lower() == "auto":
         values["tile"] = None
     return values
-
-
-def pipeline_from_filter_specs(specs: Sequence[str], catalog: Catalog) -> Pipeline:
-    """A pipeline from repeated ``--filter`` values (see :mod:`stylepipe.filter_specs`);
-    values are converted from text; errors (all of them) are located as
-    ``--filter N:key``."""
-    if not specs:
-        raise PipelineError(
-            "no filters given", file=CLI_SOURCE, hint="use --filter NAME[:key=value,...]"
-        )
-    steps, errors = [], []
-    for index, spec in enumerate(specs, start=1):
-        try:
-            steps.append(_spec_step(index, spec, catalog))
-        except PipelineError as exc:
-            errors += _each(exc)
-    raise_all(errors)
-    return Pipeline(tuple(steps))
-
-
-def _spec_step(index: int, spec: str, catalog: Catalog) -> Step:
-    label = f"--filter {index}"
-
-    def locate(key: str | None) -> dict[str, Any]:
-        return {"file": label, "key": key}
-
-    try:
-        name, rest = split_filter_spec(spec)
-        filter_cls = _filter_class(name, catalog, locate)
-        params = spec_params(rest, filter_cls)
-    except ParamError as exc:
-        raise PipelineError(exc.message, hint=exc.hint, **locate(exc.key or None)) from None
-    raw = {"filter": name, **params}
-    return _build_step(index, filter_cls, params, raw, catalog, True, locate)
-
-
-def with_overrides(
-    pipeline: Pipeline,
-    *,
-    output: Mapping[str, Any] | None = None,
-    runtime: Mapping[str, Any] | None = None,
-    from_text: bool = False,
-    device_check: DeviceCheck | None = None,
-) -> Pipeline:
-    """A copy of ``pipeline`` whose ``[output]``/``[runtime]`` values are replaced by
-    command-line ones, checked like the file's (a given device by ``device_check``).
-    ``None`` values (option not given) are ignored. Errors are located as
-    ``command line:--key``."""
-    output, runtime = output or {}, runtime or {}
-    changed = dataclasses.replace(
-        pipeline,
-        output=_override(pipeline.output, output, _OutputTable, from_text),
-        runtime=_override(pipeline.runtime, runtime, _RuntimeTable, from_text),
-    )
-    errors = []
-    if runtime.get("device") is not None and device_check is not None:
-        errors += _device_errors(changed.runtime.device, device_check, CLI_SOURCE, "--device")
-    if output.get("name") is not None:
-        errors += _field_errors(changed.output.name, changed.steps, CLI_SOURCE, "--name")
-    raise_all(errors)
-    return changed
-
-
-def _override(current: Any, overrides: Mapping[str, Any], table: type, from_text: bool) -> Any:
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if not given:
-        return current
-    merged = {f.name: getattr(current, f.name) for f in dataclasses.fields(table)}
-    merged.update(_normalize(given))
-    try:
-        checked = parse_params(table, merged, from_text=from_text)
-    except ParamError as exc:
-        raise combine(
-            [
-                PipelineError(one.message, file=CLI_SOURCE, key=_option(one.key), hint=one.hint)
-                for one in getattr(exc, "errors", [exc])
-            ]
-        ) from None
-    return dataclasses.replace(current, **dataclasses.asdict(checked))
-
-
-def _option(key: str) -> str:
-    return "--" + key.replace("_", "-")
 
 
 def describe_step(step: Step) -> str:

@@ -108,7 +108,7 @@ def test_whole_run_problems_are_one_error_before_starting(tmp_path: Path) -> Non
 
 
 def test_bare_flags_and_main_parameter_in_filter_specs(tmp_path: Path) -> None:
-    from stylepipe.pipeline import pipeline_from_filter_specs
+    from stylepipe.pipeline_cli import pipeline_from_filter_specs
     from stylepipe.plugins import Catalog, load_plugins
 
     write_style_pack(name="mosaic")

@@ -24,7 +24,8 @@ from stylepipe.engine.job import BatchOptions, ItemResult
 from stylepipe.engine.work import Work
 from stylepipe.errors import ExitCode, PipelineError
 from stylepipe.filters import RuntimeOptions
-from stylepipe.pipeline import parse_pipeline, pipeline_from_filter_specs
+from stylepipe.pipeline import parse_pipeline
+from stylepipe.pipeline_cli import pipeline_from_filter_specs
 from stylepipe.plugins import Catalog, load_plugins
 from stylepipe.ui import UI
 

@@ -16,11 +16,9 @@ from stylepipe.pipeline import (
     check_name_template,
     describe_pipeline,
     load_pipeline,
-    parse_filter_spec,
     parse_pipeline,
-    pipeline_from_filter_specs,
-    with_overrides,
 )
+from stylepipe.pipeline_cli import parse_filter_spec, pipeline_from_filter_specs, with_overrides
 from stylepipe.plugins import Catalog, load_plugins
 
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from stylepipe.errors import ParamError, PipelineError
 from stylepipe.filters import ParamSpec, parse_params
-from stylepipe.pipeline import parse_pipeline, pipeline_from_filter_specs
+from stylepipe.pipeline import parse_pipeline
+from stylepipe.pipeline_cli import pipeline_from_filter_specs
 from stylepipe.plugins import Catalog, load_plugins
 
 pytestmark = pytest.mark.reliability

@@ -24,7 +24,7 @@ import pytest
 from stylepipe import Frame, PluginError, hookimpl
 from stylepipe.cli import main
 from stylepipe.errors import DuplicateError
-from stylepipe.pipeline import pipeline_from_filter_specs
+from stylepipe.pipeline_cli import pipeline_from_filter_specs
 from stylepipe.plugins import DEFAULT_PLUGINS, Catalog, load_plugins
 
 REPO = Path(__file__).resolve().parent.parent
@@ -365,7 +365,7 @@ py-modules = ["stylepipe_invert"]
 RUN_FILTER = """
 import numpy as np
 from stylepipe import Frame
-from stylepipe.pipeline import pipeline_from_filter_specs
+from stylepipe.pipeline_cli import pipeline_from_filter_specs
 from stylepipe.plugins import Catalog, load_plugins
 pipeline = pipeline_from_filter_specs(["invert:amount=1"], Catalog.build(load_plugins()))
 out = pipeline.steps[0].filter.apply(Frame(np.full((2, 2, 3), 0.2, np.float32)))

@@ -34,7 +34,8 @@ from stylepipe.app import App
 from stylepipe.engine.batch import run_batch
 from stylepipe.engine.engines import parse_engine_spec
 from stylepipe.engine.job import BatchOptions, BatchSummary
-from stylepipe.pipeline import Pipeline, pipeline_from_filter_specs, with_overrides
+from stylepipe.pipeline import Pipeline
+from stylepipe.pipeline_cli import pipeline_from_filter_specs, with_overrides
 from stylepipe.plugins import load_plugins
 from stylepipe.ui import UI
 

@@ -225,7 +225,8 @@ def _engine(args: argparse.Namespace, app: App, pipeline: Pipeline) -> Engine:
 
 def _pipeline(args: argparse.Namespace, app: App) -> Pipeline:
     from stylepipe.models.devices import check_device
-    from stylepipe.pipeline import load_pipeline, pipeline_from_filter_specs, with_overrides
+    from stylepipe.pipeline import load_pipeline
+    from stylepipe.pipeline_cli import pipeline_from_filter_specs, with_overrides
 
     if (args.pipeline is None) == (not args.filters):
         raise UsageError(
