@@ -11,11 +11,16 @@ mmap``); in a virtual machine every fault also costs a nested page-table walk.
 
 :func:`reuse_freed_memory` turns that off while a run lasts: no ``mmap`` for large
 blocks (they come from the heap) and no automatic trimming of the heap's top, so a
-freed activation is reused for the next layer's. On leaving, glibc's defaults come back
-and the free heap is handed back to the OS (``malloc_trim``), so a batch keeps no more
-memory between images than before. Peak memory is unchanged (the same blocks are live
-at once; measured within 1 %). A no-op where glibc is not the allocator, and where the
-user tuned it (any ``MALLOC_*_`` allocator variable in the environment).
+freed activation is reused for the next layer's. On leaving, glibc's defaults come back:
+the next ``free`` hands the heap's free top back to the OS as before. Peak memory is
+unchanged (the same blocks are live at once; measured within 1 %). Not trimming the
+free blocks inside the heap on leaving (``malloc_trim``) is deliberate: their pages
+would be faulted in again by the next image (measured 55 000 faults per 512x512 image
+with it, 8 000 without). Reuse is best effort: blocks freed in holes that an earlier
+trim emptied are faulted in again on their first reuse, and a thread that glibc moved
+off its main arena still gets blocks above 64 MiB by ``mmap``. A no-op where glibc is
+not the allocator, and where the user tuned it (any ``MALLOC_*_`` allocator variable in
+the environment).
 """
 
 from __future__ import annotations
@@ -62,10 +67,11 @@ def _glibc() -> Any | None:
 def release_heap() -> None:
     """Hand freed heap memory back to the OS (glibc ``malloc_trim``).
 
-    Between sweeps the allocator otherwise keeps the freed temporaries of one sweep (the
-    encoder's full-resolution tiles, say), and the whole-image tensors the next stage
-    allocates add to them: trimming keeps the peak at the largest stage instead of their
-    sum (measured 100 MB less at 3000x3000). A no-op where glibc is not the allocator."""
+    Called before a tiled run allocates a whole-image activation: the allocator
+    otherwise keeps the freed temporaries of the sweeps before (the encoder's
+    full-resolution tiles, say), and the new tensor adds to them: trimming keeps the
+    peak at the largest stage instead of their sum (measured 100 MB less at 3000x3000).
+    A no-op where glibc is not the allocator."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
@@ -98,4 +104,3 @@ def reuse_freed_memory(enabled: bool = True) -> Iterator[None]:
             if _depth == 0:
                 libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                 libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
-                libc.malloc_trim(0)
