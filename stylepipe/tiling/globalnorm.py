@@ -34,6 +34,12 @@ from torch import nn
 from stylepipe.errors import ModelError
 
 _EPS = 1e-5  # only to keep batch norm's inverse deviation finite; removed again
+BAND_PIXELS = 1 << 14
+"""Pixels per channel summed in float32 at once; larger blocks are cut into row bands
+whose statistics are merged in float64. ATen's CPU statistics of a whole 1024x1024
+channel (one float32 sum) measured 1.7e-4 relative error in the mean, in bands 2.5e-6;
+on a photo through the bundled starry-night, the whole frame's 8-bit output so agreed
+with a float64 reference on 99.77 % of values, in bands on 99.99 % (as tiles do)."""
 
 
 class StopForward(Exception):
@@ -63,14 +69,31 @@ class Moments:
     count: int = 0
 
     def add(self, feats: torch.Tensor) -> None:
-        """Merge the pixels of a ``(1, C, h, w)`` block."""
+        """Merge the pixels of a ``(B, C, h, w)`` block, a band of rows at a time (at
+        most :data:`BAND_PIXELS` pixels each)."""
+        rows = max(1, BAND_PIXELS // max(1, feats.shape[3]))
+        for top in range(0, feats.shape[2], rows):
+            self._merge(feats[:, :, top : top + rows])
+
+    def _merge(self, feats: torch.Tensor) -> None:
         n = feats.shape[0] * feats.shape[2] * feats.shape[3]
         if n == 0:
             return
-        # batch norm's statistics kernel: reads bf16 and channels-last views in place
-        # with float accumulation, 2-3x faster than var_mean on a float copy
-        _, mean, invstd = torch.native_batch_norm(feats, None, None, None, None, True, 0.0, _EPS)
-        var = (invstd.double() ** -2 - _EPS).clamp_min(0.0)
+        # batch norm's statistics kernels read channels-last views in place, 2-3x faster
+        # than var_mean on a copy; float32 and float64 through the one that only sums
+        # (batch_norm_update_stats, whose results have the input's type), narrower
+        # types through the one that accumulates in float (and also writes an output),
+        # given float32 parameters so that its statistics come out in float32 too
+        # (without, they are rounded to the input's type: a bf16 mean of 50 is 0.1 off)
+        if feats.dtype in (torch.float32, torch.float64):
+            mean, var = torch.batch_norm_update_stats(feats, None, None, 0.0)
+            var = var.double()
+        else:
+            ones = torch.ones(feats.shape[1], device=feats.device)
+            _, mean, invstd = torch.native_batch_norm(
+                feats, ones, torch.zeros_like(ones), None, None, True, 0.0, _EPS
+            )
+            var = (invstd.double() ** -2 - _EPS).clamp_min(0.0)
         mean, m2 = mean.double(), var * n
         if self.mean is None or self.m2 is None:
             self.mean, self.m2, self.count = mean, m2, n
@@ -173,9 +196,20 @@ class GlobalNorm:
         if self.mode == "local" and x.shape[0] == 1:
             # plain instance norm of a whole image. For one image this is batch norm in
             # training form, whose CPU kernel reads channels-last bf16 in place, where
-            # instance_norm copies the activation to contiguous float and back (2x slower)
+            # instance_norm copies the activation to contiguous float and back (2x slower).
+            # On the CPU its statistics are one float32 sum per channel, too coarse for a
+            # large image (see BAND_PIXELS): they are summed in bands there instead
             weight, bias = (None if p is None else p.detach() for p in (module.weight, module.bias))
-            return F.batch_norm(x, None, None, weight, bias, training=True, eps=module.eps)
+            if x.device.type != "cpu":
+                return F.batch_norm(x, None, None, weight, bias, training=True, eps=module.eps)
+            moments = Moments()
+            moments.add(x)
+            # float32 statistics and parameters for narrower activations, as in _apply
+            mean, var, weight, bias = (
+                None if t is None else t.to(_wide_dtype(x))
+                for t in (*moments.mean_var(), weight, bias)
+            )
+            return F.batch_norm(x, mean, var, weight, bias, training=False, eps=module.eps)
         if self.mode == "record":
             feats = _wide(x)
             var, mean = torch.var_mean(feats, dim=(0, 2, 3), correction=0)
