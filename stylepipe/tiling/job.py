@@ -18,10 +18,12 @@ Running out of memory is left to the caller, which retries with smaller tiles.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -86,53 +88,112 @@ def _plan(seg: TileSegment, size: tuple[int, int], side: int, overlap: int) -> l
     return plan_tiles(*size, side, halo=seg.halo, multiple=seg.multiple, overlap=overlap)
 
 
-def _segments(job: TileJob, side: int) -> list[tuple[TileSegment, int, bool]] | None:
+Planned = list[tuple[TileSegment, int, bool]]
+"""Segments with each one's tile side and whether it writes in place."""
+
+
+def _segments(job: TileJob, side: int) -> Planned | None:
     """The network's segments with each one's tile side and whether it writes in place,
-    if it has segments and the activations kept between them fit ``cache_budget``."""
+    if it has segments and the activations kept between them fit ``cache_budget``: the
+    network's default cut, else its lean one (``tiling_segments(lean=True)``, where the
+    network offers one: fewer activations kept, more recomputed)."""
     segments = getattr(job.runner.net, "tiling_segments", None)
     if segments is None:
         return None
+    variants = [segments]
+    if "lean" in inspect.signature(segments).parameters:
+        variants = [functools.partial(segments, lean=False), functools.partial(segments, lean=True)]
+    for variant in variants:
+        planned, peak = _simulate(job, side, variant())
+        if peak <= job.cache_budget:
+            return planned
+    return None
+
+
+def _simulate(job: TileJob, side: int, listed: list[TileSegment]) -> tuple[Planned, int]:
+    """Plan ``listed`` and add up the host memory its activations hold at their peak,
+    taking and freeing buffers exactly as :func:`_run_segments` does."""
     itemsize = torch.empty((), dtype=job.runner.activation_dtype).element_size()
     (h, w), rate = job.source.size, Fraction(1)
-    planned, held, peak = [], 0, 0
-    listed = segments()
+    planned: Planned = []
+    current: tuple[int, ...] = ()  # the input's shape if it is an activation we hold
+    kept: dict[str, tuple[int, ...]] = {}
+    spare: list[tuple[int, ...]] = []
+    peak = 0
+
+    def size(shape: tuple[int, ...]) -> int:
+        return math.prod(shape) * itemsize if shape else 0
+
     for i, seg in enumerate(listed):
         seg_side = align_down(int(side * rate), seg.multiple)
         cores = _plan(seg, (h, w), seg_side, 0)
         halo = align_up(seg.halo, seg.multiple)
-        in_place = seg.residual and held > 0 and halo <= _min_core(cores)
+        in_place = seg.residual and bool(current) and seg.keep is None
+        in_place = in_place and halo <= _min_core(cores)
         scale = Fraction(*seg.scale)
         h, w, rate = int(h * scale), int(w * scale), rate * scale
-        to_sink = i + 1 == len(listed)
-        new = 0 if in_place or to_sink else seg.channels * h * w * itemsize
-        peak = max(peak, held + new)
-        held = held if in_place else new
+        skip = _pop_kept(kept, seg)
+        if seg.keep is not None:
+            kept[seg.keep] = current
+        shape: tuple[int, ...] = ()
+        if not in_place and i + 1 < len(listed):
+            shape = (seg.channels, h, w)
+            if shape in spare:
+                spare.remove(shape)
+            else:
+                spare.clear()
+        if i + 1 == len(listed):
+            spare.clear()
+        held = size(current) * (seg.keep is None) + sum(map(size, kept.values()))
+        peak = max(peak, held + size(skip) + sum(map(size, spare)) + size(shape))
+        if skip:
+            spare.append(skip)
+        if not in_place and seg.keep is None and current:
+            spare.append(current)
+        current = current if in_place else shape
         planned.append((seg, seg_side, in_place))
-    return planned if peak <= job.cache_budget else None
+    return planned, peak
+
+
+def _pop_kept(kept: dict[str, Any], seg: TileSegment) -> Any:
+    if seg.skip is None:
+        return ()
+    if seg.skip not in kept:
+        raise ModelError(f"a tiling segment reads {seg.skip!r}, which no earlier one keeps")
+    return kept.pop(seg.skip)
 
 
 def _min_core(tiles: list[Tile]) -> int:
     return min(min(t.ys.core[1] - t.ys.core[0], t.xs.core[1] - t.xs.core[0]) for t in tiles)
 
 
-def _run_segments(
-    job: TileJob, norm: GlobalNorm, segments: list[tuple[TileSegment, int, bool]]
-) -> None:
+def _run_segments(job: TileJob, norm: GlobalNorm, segments: Planned) -> None:
     """Segment after segment: its statistics sweeps, then its output kept on the host
-    (in place for residual segments) for the next; the last one writes to the sink."""
-    source, size, rate = job.source, job.source.size, Fraction(1)
+    (in place for residual segments) for the next; the last one writes to the sink.
+    A freed activation of the right shape is reused for the next output."""
+    source: TileSource = job.source
+    size, rate = job.source.size, Fraction(1)
+    kept: dict[str, TileSource] = {}
+    spare: list[torch.Tensor] = []
+    owned: set[int] = set()  # ids of the activations allocated here (never the image)
+    fmt = torch.channels_last if job.runner.channels_last else torch.contiguous_format
     for i, (seg, seg_side, in_place) in enumerate(segments):
         last = i + 1 == len(segments)
         overlap = align_down(int(job.overlap * rate), seg.multiple) if last else 0
+        skip = _pop_kept(kept, seg) or None
+        if seg.keep is not None:
+            kept[seg.keep] = source
         stage = Stage(
             seg.forward,
             seg.module,
             source,
             _plan(seg, size, seg_side, overlap),
             Fraction(*seg.scale),
+            skip,
         )
         measure(stage, norm, job.runner)
         if last:
+            spare.clear()
             write_sink(stage, job.runner, size, job.sink)
             return
         size = (stage.out(size[0]), stage.out(size[1]))
@@ -140,13 +201,29 @@ def _run_segments(
         if in_place:
             dst = source.image  # type: ignore[attr-defined]
         else:
-            fmt = torch.channels_last if job.runner.channels_last else torch.contiguous_format
-            dst = torch.empty(
-                1, seg.channels, *size, dtype=job.runner.activation_dtype, memory_format=fmt
-            )
+            shape = (1, seg.channels, *size)
+            dst = _take(spare, shape, job.runner.activation_dtype, fmt)
+            if dst is None:
+                spare.clear()
+                release_heap()  # the sweeps' freed temporaries, before a whole-image block
+                dst = torch.empty(shape, dtype=job.runner.activation_dtype, memory_format=fmt)
+                owned.add(id(dst))
         write_tensor(stage, job.runner, dst, align_up(seg.halo, seg.multiple) if in_place else 0)
-        release_heap()
+        freed = [skip] if skip is not None else []
+        if not in_place and seg.keep is None:
+            freed.append(source)
+        spare += [s.image for s in freed if id(getattr(s, "image", None)) in owned]
         source = TensorSource(dst)
+
+
+def _take(
+    spare: list[torch.Tensor], shape: tuple[int, ...], dtype: torch.dtype, fmt: torch.memory_format
+) -> torch.Tensor | None:
+    """A spare tensor of ``shape``, ``dtype`` and layout ``fmt``, removed from ``spare``."""
+    for i, t in enumerate(spare):
+        if tuple(t.shape) == shape and t.dtype == dtype and t.is_contiguous(memory_format=fmt):
+            return spare.pop(i)
+    return None
 
 
 def _record_downscaled(job: TileJob, norm: GlobalNorm, side: int) -> None:

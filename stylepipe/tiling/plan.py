@@ -140,12 +140,21 @@ class TileSegment:
     is its receptive-field radius in them; ``channels`` its output channels;
     ``residual``: output and input have one shape and each output pixel depends on its
     own neighbourhood only, so it may overwrite its input in place.
+
+    A segment may read a second, earlier activation at the same pixels: ``keep`` names
+    this segment's input, kept on the host until the segment whose ``skip`` names it
+    runs; that one's ``forward`` takes ``(x, kept)`` (the kept tensor's read region of
+    the same tile). A residual block ``x + f(x)`` can so be cut after any layer of ``f``
+    with its sum still exact, and each layer computed once instead of once per
+    instance-norm layer after it.
     """
 
-    forward: Callable[[torch.Tensor], torch.Tensor]
+    forward: Callable[..., torch.Tensor]
     module: torch.nn.Module
     scale: tuple[int, int]
     multiple: int
     halo: int
     channels: int
     residual: bool = False
+    keep: str | None = None
+    skip: str | None = None

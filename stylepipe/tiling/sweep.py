@@ -20,7 +20,6 @@ from torch import nn
 
 from stylepipe.errors import ModelError
 from stylepipe.tiling.globalnorm import GlobalNorm, StopForward, Window
-from stylepipe.tiling.heap import release_heap
 from stylepipe.tiling.io import Sink, TileSource
 from stylepipe.tiling.plan import Span, Tile, tile_weights
 
@@ -53,18 +52,20 @@ class Runner:
         """The type activations have between layers."""
         return self.autocast_dtype or self.param_dtype
 
-    def __call__(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> torch.Tensor:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        # under autocast the input keeps its type (float32 image, bf16 kept activations)
-        dtype = x.dtype if self.autocast_dtype is not None else self.param_dtype
-        x = x.to(self.device, dtype, non_blocking=True).contiguous(memory_format=fmt)
+        moved = []
+        for x in inputs:
+            # under autocast an input keeps its type (float32 image, bf16 kept activations)
+            dtype = x.dtype if self.autocast_dtype is not None else self.param_dtype
+            moved.append(x.to(self.device, dtype, non_blocking=True).contiguous(memory_format=fmt))
         autocast = (
             torch.autocast(self.device.type, self.autocast_dtype)
             if self.autocast_dtype is not None
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            return fn(x)
+            return fn(*moved)
 
 
 _CASTS: weakref.WeakKeyDictionary[nn.Module, tuple[object, nn.Module]] = weakref.WeakKeyDictionary()
@@ -85,16 +86,27 @@ def cast_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
 @dataclass
 class Stage:
     """``forward`` over ``tiles`` of ``source``; ``module`` holds its norm layers;
-    ``scale``: output pixels per input pixel."""
+    ``scale``: output pixels per input pixel; ``skip``: a second input read at the same
+    pixels (see :class:`~stylepipe.tiling.plan.TileSegment`)."""
 
-    forward: Callable[[torch.Tensor], torch.Tensor]
+    forward: Callable[..., torch.Tensor]
     module: nn.Module
     source: TileSource
     tiles: list[Tile]
     scale: Fraction
+    skip: TileSource | None = None
 
     def read(self, tile: Tile) -> torch.Tensor:
         return self.source.read(tile.ys.read[0], tile.ys.read[1], tile.xs.read[0], tile.xs.read[1])
+
+    def inputs(self, tile: Tile, x: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """The forward's arguments for ``tile``: its read region (``x`` if given), then
+        the skip input's same region."""
+        x = self.read(tile) if x is None else x
+        if self.skip is None:
+            return (x,)
+        (r0, r1), (c0, c1) = tile.ys.read, tile.xs.read
+        return x, self.skip.read(r0, r1, c0, c1)
 
     def out(self, value: int) -> int:
         """Input position -> output position."""
@@ -131,12 +143,11 @@ def measure(stage: Stage, norm: GlobalNorm, runner: Runner) -> int:
             for tile in stage.tiles:
                 norm.window = window(tile)
                 try:
-                    runner(stage.forward, stage.read(tile))
+                    runner(stage.forward, *stage.inputs(tile))
                 except StopForward:
                     continue
                 raise ModelError("a forward pass ended without reaching its instance-norm layer")
         sweeps += 1
-        release_heap()
     return sweeps
 
 
@@ -149,14 +160,14 @@ def write_tensor(stage: Stage, runner: Runner, dst: torch.Tensor, halo: int = 0)
     tile's last ``halo`` rows and columns are saved, and reads take them from there."""
     if getattr(stage.source, "image", None) is not dst:
         for tile in stage.tiles:
-            y = runner(stage.forward, stage.read(tile))
+            y = runner(stage.forward, *stage.inputs(tile))
             _put(stage, dst, tile, stage.crop(y, tile, "core"))
         return
     old = _OldValues(dst, halo)
     for i, tile in enumerate(stage.tiles):
         if i == 0 or stage.tiles[i - 1].ys != tile.ys:
             old.next_row()
-        y = stage.crop(runner(stage.forward, old.read(tile)), tile, "core")
+        y = stage.crop(runner(stage.forward, *stage.inputs(tile, old.read(tile))), tile, "core")
         old.keep(tile)
         _put(stage, dst, tile, y)
 
@@ -215,7 +226,7 @@ def write_sink(stage: Stage, runner: Runner, size: tuple[int, int], sink: Sink) 
     out = Assembler(size[0], size[1], int(stage.scale), sink)
     tiles = stage.tiles
     for i, tile in enumerate(tiles):
-        y = stage.crop(runner(stage.forward, stage.read(tile)), tile, "out")
+        y = stage.crop(runner(stage.forward, *stage.inputs(tile)), tile, "out")
         out.add(tile, y[0].float().cpu())
         nxt = tiles[i + 1] if i + 1 < len(tiles) else None
         if nxt is None or nxt.ys != tile.ys:
