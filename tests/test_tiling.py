@@ -127,6 +127,10 @@ def test_style_segments_keep_two_trunks_or_one_in_place_when_only_one_fits() -> 
     assert small is not None and [in_place for *_, in_place in small][2:5] == block
     assert tilejob._segments(dataclasses.replace(job, cache_budget=2 * trunk - 1), 4) is None
     assert tilejob._segments(dataclasses.replace(job, cache_budget=trunk - 1), 12) is None
+    # above the budget the lean cut may still take up to the limit, rather than streaming
+    over = dataclasses.replace(job, cache_budget=trunk - 1, cache_limit=trunk)
+    assert [side for _, side, _ in tilejob._segments(over, 12)] == [12, 3, 3, 3]
+    assert tilejob._segments(dataclasses.replace(over, cache_limit=trunk - 1), 12) is None
 
 
 def test_style_tiles_really_are_cut_and_stats_really_are_shared() -> None:

@@ -54,6 +54,9 @@ class TileJob:
     mode: str
     overlap: int
     cache_budget: float
+    cache_limit: float | None = None
+    """Where no cut fits ``cache_budget``: the most host memory the leanest cut may take
+    instead of falling back to streaming (``None``: ``cache_budget``)."""
 
 
 def run_job(job: TileJob, side: int) -> None:
@@ -96,7 +99,8 @@ def _segments(job: TileJob, side: int) -> Planned | None:
     """The network's segments with each one's tile side and whether it writes in place,
     if it has segments and the activations kept between them fit ``cache_budget``: the
     network's default cut, else its lean one (``tiling_segments(lean=True)``, where the
-    network offers one: fewer activations kept, more recomputed)."""
+    network offers one: fewer activations kept, more recomputed), else the lean one if
+    it fits ``cache_limit``."""
     segments = getattr(job.runner.net, "tiling_segments", None)
     if segments is None:
         return None
@@ -107,7 +111,8 @@ def _segments(job: TileJob, side: int) -> Planned | None:
         planned, peak = _simulate(job, side, variant())
         if peak <= job.cache_budget:
             return planned
-    return None
+    # the leanest cut above the budget still beats streaming (several times the work)
+    return planned if job.cache_limit is not None and peak <= job.cache_limit else None
 
 
 def _simulate(job: TileJob, side: int, listed: list[TileSegment]) -> tuple[Planned, int]:

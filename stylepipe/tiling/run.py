@@ -150,7 +150,8 @@ def run_tiled_stream(
     band by band, top to bottom (see :data:`stylepipe.tiling.io.Sink`): host memory stays
     at one band of output plus what the tiles need, whatever the image size, plus, for
     exact instance norm in a network with :class:`TileSegment` s, the trunk activations
-    when they fit ``cache_budget`` bytes (default: :func:`_cache_budget`)."""
+    when they fit ``cache_budget`` bytes (default: :func:`_cache_budget`, or where
+    only the network's leanest cut fits in more, :func:`_cache_limit`)."""
     if mode not in MODES:
         raise UsageError(f"unknown tiling mode {mode!r}", hint="use exact or approx")
     height, width = source.size
@@ -162,7 +163,8 @@ def run_tiled_stream(
         tile = choose_tile(net, policy, (height, width), runner.device, autocast_dtype)
     side = max(height, width) if tile <= 0 or tile >= max(height, width) else align_down(tile, m)
     budget = _cache_budget() if cache_budget is None else cache_budget
-    job = TileJob(runner, source, policy, sink, mode, overlap, budget)
+    limit = _cache_limit() if cache_budget is None else cache_budget
+    job = TileJob(runner, source, policy, sink, mode, overlap, budget, limit)
     while True:
         try:
             with reuse_freed_memory(runner.device.type == "cpu"):
@@ -246,6 +248,13 @@ def _cache_budget() -> float:
     """Host memory for activations kept between segments: 40% of the available RAM,
     at most 2 GiB (a 100-megapixel image's bf16 trunk at the paper's width is 1.6 GB)."""
     return min(0.4 * _available_ram(), 2 * 2**30)
+
+
+def _cache_limit() -> float:
+    """Host memory the leanest segment cut may take where nothing fits
+    :func:`_cache_budget`: 40% of the available RAM. A 100-megapixel image's float32
+    trunk at the paper's width is 3.2 GB; streaming instead costs 10-15 passes."""
+    return 0.4 * _available_ram()
 
 
 def _bytes_per_pixel(
