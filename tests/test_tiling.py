@@ -101,28 +101,33 @@ def test_tiled_output_equals_full_frame(kind: str, tile: int, cache_budget: floa
     assert int(np.abs(a - b).max()) <= 1
 
 
-def test_style_segments_keep_two_trunks_or_one_in_place_when_only_one_fits() -> None:
-    """Default cut: encoder to conv3, in3 in place, then per block conv1 (keeping the
-    block's input), in1-conv2 in place and the sum in place; lean cut: one in-place
-    segment per block. The default needs two trunks, the lean one a single one."""
+def test_style_segments_take_the_fastest_cut_that_fits() -> None:
+    """Cut 0: encoder to conv3, in3 in place, per block conv1 (keeping the block's
+    input), in1-conv2 in place and the sum in place, then deconv1 (two trunks at stride
+    2) and the rest: three trunks at most. Cut 1: the decoder whole, two trunks. Cut 2:
+    one in-place segment per block, one trunk."""
     net, policy = _net("style")
     runner, source = tiling.Runner(net, CPU, None), tiling.TensorSource(torch.zeros(1, 3, 56, 76))
     job = tilejob.TileJob(runner, source, policy, lambda top, band: None, "exact", 8, 1e9)
     plan = tilejob._segments(job, 12)
     assert plan is not None
-    assert [side for _, side, _ in plan] == [12] + [3] * 8  # image, then trunk pixels
+    # image pixels, trunk pixels, then deconv1's stride-2 pixels
+    assert [side for _, side, _ in plan] == [12] + [3] * 8 + [6]
     block = [False, True, True]  # conv1 into a new trunk; in1-conv2 and the sum in place
-    assert [in_place for *_, in_place in plan] == [False, True, *block, *block, False]
-    assert [seg.keep for seg, *_ in plan][2::3] == ["block", "block", None]
-    assert [seg.skip for seg, *_ in plan][4::3] == ["block", "block"]
+    assert [in_place for *_, in_place in plan] == [False, True, *block, *block, False, False]
+    assert [seg.keep for seg, *_ in plan][2:8:3] == ["block", "block"]
+    assert [seg.skip for seg, *_ in plan][4:9:3] == ["block", "block"]
     trunk = TRUNK  # channels x (56/4) x (76/4) x float32
-    assert len(tilejob._segments(dataclasses.replace(job, cache_budget=2 * trunk), 12)) == 9
+    assert len(tilejob._segments(dataclasses.replace(job, cache_budget=3 * trunk), 12)) == 10
+    one = tilejob._segments(dataclasses.replace(job, cache_budget=3 * trunk - 1), 12)
+    assert one is not None and [side for _, side, _ in one] == [12] + [3] * 8
+    assert [in_place for *_, in_place in one] == [False, True, *block, *block, False]
     lean = tilejob._segments(dataclasses.replace(job, cache_budget=2 * trunk - 1), 12)
     assert lean is not None
     assert [side for _, side, _ in lean] == [12, 3, 3, 3]
     assert [in_place for *_, in_place in lean] == [False, True, True, False]
-    # 1-pixel trunk tiles: the default cut still updates in place (halos of 1 and 0),
-    # the lean one cannot (a block's halo of 2 is more than a tile), so it needs two
+    # 1-pixel trunk tiles: cuts 0 and 1 still update in place (halos of 1 and 0), cut 2
+    # cannot (a block's halo of 2 is more than a tile), so it needs two trunks too
     small = tilejob._segments(job, 4)
     assert small is not None and [in_place for *_, in_place in small][2:5] == block
     assert tilejob._segments(dataclasses.replace(job, cache_budget=2 * trunk - 1), 4) is None
@@ -248,31 +253,34 @@ TRUNK = 4 * 4 * 14 * 19 * 4  # bytes of the tiny style network's trunk for a 56x
 
 
 @pytest.mark.parametrize(
-    ("tile", "cache_budget", "first", "block", "last"),
+    ("tile", "cache_budget", "first", "middle", "last"),
     [
-        (0, None, 1, (1, 1), 1),  # the whole frame: one plain pass
-        # streaming: 9 norm layers + the output pass, 6 tiles each; a block's first conv
-        # runs in the passes from its own first norm layer on, its second from its second
-        (28, 0, 10 * 6, (7 * 6, 6 * 6), 6),
-        # segments: the encoder's 2 norm layers before conv3 + its output pass; each
-        # trunk convolution once per trunk tile (6 of 7x7 pixels)
-        (28, None, 3 * 6, (6, 6), 6),
-        # lean segments (one trunk fits): the encoder's 3 norm layers + its output pass;
-        # a block's first conv in the passes of its 2 norm layers and its output pass
-        (28, TRUNK, 4 * 6, (3 * 6, 2 * 6), 6),
+        (0, None, 1, (1, 1, 1), 1),  # the whole frame: one plain pass
+        # streaming: 9 norm layers + the output pass, 6 tiles each; a layer runs in the
+        # passes from the first norm layer after it on (a block's first conv: 7)
+        (28, 0, 10 * 6, (7 * 6, 6 * 6, 3 * 6), 6),
+        # cut 0: the encoder's 2 norm layers before conv3 + its output pass; each trunk
+        # convolution and deconv1 once per trunk tile (6 of 7x7 pixels)
+        (28, None, 3 * 6, (6, 6, 6), 6),
+        # cut 1 (two trunks fit, not three): deconv1 in the passes of the decoder's two
+        # norm layers and its output pass
+        (28, 2 * TRUNK, 3 * 6, (6, 6, 3 * 6), 6),
+        # cut 2 (one trunk fits): the encoder's 3 norm layers + its output pass; a
+        # block's first conv in the passes of its 2 norm layers and its output pass
+        (28, TRUNK, 4 * 6, (3 * 6, 2 * 6, 3 * 6), 6),
     ],
 )
 def test_number_of_passes(
-    tile: int, cache_budget: float | None, first: int, block: tuple[int, int], last: int
+    tile: int, cache_budget: float | None, first: int, middle: tuple[int, ...], last: int
 ) -> None:
     net, policy = _net("style")
-    calls = dict.fromkeys(["first", "res1.conv1", "res1.conv2", "last"], 0)
-    layers = {"first": net.conv1, "last": net.deconv3}
-    layers.update({"res1.conv1": net.res1.conv1, "res1.conv2": net.res1.conv2})
+    layers = {"first": net.conv1, "res1.conv1": net.res1.conv1, "res1.conv2": net.res1.conv2}
+    layers.update({"deconv1": net.deconv1, "last": net.deconv3})
+    calls = dict.fromkeys(layers, 0)
     for name, layer in layers.items():
         layer.register_forward_hook(lambda *_, n=name: calls.__setitem__(n, calls[n] + 1))
     run_tiled(net, _padded(_image(), 4), policy, tile=tile, device=CPU, cache_budget=cache_budget)
-    assert calls == {"first": first, "res1.conv1": block[0], "res1.conv2": block[1], "last": last}
+    assert list(calls.values()) == [first, *middle, last]
 
 
 def test_restart_after_some_bands_were_written_rewrites_them() -> None:

@@ -123,31 +123,38 @@ class TransformerNet(nn.Module):
         y = self.relu(self.in5(self.deconv2(y)))
         return self.deconv3(y)
 
-    def tiling_segments(self, lean: bool = False) -> list[Any]:
-        """The network in pieces for exact tiled inference, which keeps the stride-4
-        trunk (8 values per input pixel at the paper's width) on the host between them
-        instead of recomputing the encoder for the whole-image statistics of every later
-        instance-norm layer (see :class:`stylepipe.TileSegment`).
+    def tiling_segments(self, lean: int = 0) -> list[Any] | None:
+        """The network in pieces for exact tiled inference, which keeps activations (the
+        stride-4 trunk: 8 values per input pixel at the paper's width) on the host
+        between them instead of recomputing the encoder for the whole-image statistics
+        of every later instance-norm layer (see :class:`stylepipe.TileSegment`).
 
         Each piece is swept once per instance-norm layer it holds (to measure its
         whole-image statistics) and once more to write, so a convolution before a norm
-        layer of its piece runs more than once. By default a piece ends right after each
-        convolution of the trunk: the encoder ends before ``in3`` (normalised in a
-        pointwise piece of its own), and each residual block is three pieces, ``conv1``
-        (keeping the block's input), ``in1``-ReLU-``conv2`` (in place) and the sum with
-        ``in2`` (pointwise, in place), so every trunk convolution runs once: 1.5x the
-        convolutions of a whole-frame pass instead of 2.5x, with two trunks on the host.
-        ``lean``: one trunk (each residual block one piece, updated in place).
+        layer of its piece runs more than once. The cuts, fastest first (``lean``; the
+        engine takes the first that fits its memory budget; ``None`` past the last):
+
+        0. a piece ends after every convolution but the encoder's first two and the last
+           two: the encoder up to ``conv3``, ``in3``-ReLU (pointwise, in place), each
+           residual block as ``conv1`` (keeping the block's input), ``in1``-ReLU-``conv2``
+           (in place) and the sum with ``in2`` (pointwise, in place), ``deconv1`` (its
+           output, at stride 2, is two trunks), the rest: 1.25x the convolutions of a
+           whole-frame pass, three trunks held at most;
+        1. the same with the decoder in one piece: 1.5x, two trunks;
+        2. the encoder and each residual block in one piece (in place): 2.5x, one trunk.
 
         Halos are receptive-field radii in each piece's input pixels: 9x9 + 3x3/2 +
         3x3/2 reach 7 image pixels (8 on the stride grid); a 3x3 conv 1 trunk pixel; the
-        decoder's two nearest-x2 + 3x3 stages and 9x9 stay within 3."""
+        decoder's two nearest-x2 + 3x3 stages and 9x9 stay within 3 trunk pixels, and
+        from the stride-2 grid (3x3 and 9x9 at full resolution) within 3 pixels too."""
         from stylepipe import TileSegment
 
+        if lean > 2:
+            return None
         w3 = 4 * self.width
         decoder = nn.ModuleList([self.deconv1, self.in4, self.deconv2, self.in5, self.deconv3])
-        last = TileSegment(self.decode, decoder, scale=(4, 1), multiple=1, halo=3, channels=3)
-        if lean:
+        whole_decoder = TileSegment(self.decode, decoder, (4, 1), multiple=1, halo=3, channels=3)
+        if lean == 2:
             encoder = nn.ModuleList(
                 [self.conv1, self.in1, self.conv2, self.in2, self.conv3, self.in3]
             )
@@ -156,7 +163,7 @@ class TransformerNet(nn.Module):
                 for b in self.residual_blocks()
             ]
             first = TileSegment(self.encode, encoder, scale=(1, 4), multiple=4, halo=8, channels=w3)
-            return [first, *blocks, last]
+            return [first, *blocks, whole_decoder]
         encoder = nn.ModuleList([self.conv1, self.in1, self.conv2, self.in2, self.conv3])
         pieces = [
             TileSegment(self._encode_to_conv3, encoder, (1, 4), multiple=4, halo=8, channels=w3),
@@ -174,7 +181,14 @@ class TransformerNet(nn.Module):
                     skip="block",
                 ),
             ]  # fmt: skip
-        return [*pieces, last]
+        if lean == 1:
+            return [*pieces, whole_decoder]
+        tail = nn.ModuleList([self.in4, self.deconv2, self.in5, self.deconv3])
+        return [
+            *pieces,
+            TileSegment(self.deconv1, self.deconv1, (2, 1), 1, halo=1, channels=2 * self.width),
+            TileSegment(self._decode_from_deconv1, tail, (2, 1), 1, halo=3, channels=3),
+        ]
 
     def _encode_to_conv3(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder up to ``conv3``'s output, before its instance norm."""
@@ -183,3 +197,8 @@ class TransformerNet(nn.Module):
 
     def _in3_relu(self, y: torch.Tensor) -> torch.Tensor:
         return self.relu(self.in3(y))
+
+    def _decode_from_deconv1(self, y: torch.Tensor) -> torch.Tensor:
+        """The decoder from ``deconv1``'s output, before its instance norm."""
+        y = self.relu(self.in5(self.deconv2(self.relu(self.in4(y)))))
+        return self.deconv3(y)

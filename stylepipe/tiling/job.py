@@ -18,7 +18,6 @@ Running out of memory is left to the caller, which retries with smaller tiles.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -98,17 +97,19 @@ Planned = list[tuple[TileSegment, int, bool]]
 def _segments(job: TileJob, side: int) -> Planned | None:
     """The network's segments with each one's tile side and whether it writes in place,
     if it has segments and the activations kept between them fit ``cache_budget``: the
-    network's default cut, else its lean one (``tiling_segments(lean=True)``, where the
-    network offers one: fewer activations kept, more recomputed), else the lean one if
-    it fits ``cache_limit``."""
+    network's default cut, else the first of its leaner ones that fits
+    (``tiling_segments(lean=1)``, ``lean=2`` ... until ``None``, where the network takes
+    ``lean``: fewer activations kept, more recomputed), else the leanest if it fits
+    ``cache_limit``."""
     segments = getattr(job.runner.net, "tiling_segments", None)
     if segments is None:
         return None
-    variants = [segments]
+    cuts = [segments()]
     if "lean" in inspect.signature(segments).parameters:
-        variants = [functools.partial(segments, lean=False), functools.partial(segments, lean=True)]
-    for variant in variants:
-        planned, peak = _simulate(job, side, variant())
+        while (leaner := segments(lean=len(cuts))) is not None:
+            cuts.append(leaner)
+    for cut in cuts:
+        planned, peak = _simulate(job, side, cut)
         if peak <= job.cache_budget:
             return planned
     # the leanest cut above the budget still beats streaming (several times the work)
