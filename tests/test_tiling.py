@@ -102,23 +102,25 @@ def test_tiled_output_equals_full_frame(kind: str, tile: int, cache_budget: floa
 
 
 def test_style_segments_take_the_fastest_cut_that_fits() -> None:
-    """Cut 0: encoder to conv3, in3 in place, per block conv1 (keeping the block's
-    input), in1-conv2 in place and the sum in place, then deconv1 (two trunks at stride
-    2) and the rest: three trunks at most. Cut 1: the decoder whole, two trunks. Cut 2:
-    one in-place segment per block, one trunk."""
+    """Cut 0: encoder to conv2 (two trunks at stride 2), in2-conv3, in3 in place, per
+    block conv1 (keeping the block's input), in1-conv2 in place and the sum in place,
+    then deconv1 (two trunks) and the rest: three trunks at most. Cut 1: encoder to
+    conv3 and the decoder whole, two trunks. Cut 2: one in-place segment per block,
+    one trunk."""
     net, policy = _net("style")
     runner, source = tiling.Runner(net, CPU, None), tiling.TensorSource(torch.zeros(1, 3, 56, 76))
     job = tilejob.TileJob(runner, source, policy, lambda top, band: None, "exact", 8, 1e9)
     plan = tilejob._segments(job, 12)
     assert plan is not None
-    # image pixels, trunk pixels, then deconv1's stride-2 pixels
-    assert [side for _, side, _ in plan] == [12] + [3] * 8 + [6]
+    # image pixels, conv2's stride-2 pixels, trunk pixels, then deconv1's stride-2 pixels
+    assert [side for _, side, _ in plan] == [12, 6] + [3] * 8 + [6]
     block = [False, True, True]  # conv1 into a new trunk; in1-conv2 and the sum in place
-    assert [in_place for *_, in_place in plan] == [False, True, *block, *block, False, False]
-    assert [seg.keep for seg, *_ in plan][2:8:3] == ["block", "block"]
-    assert [seg.skip for seg, *_ in plan][4:9:3] == ["block", "block"]
+    in_place = [False, False, True, *block, *block, False, False]
+    assert [in_place for *_, in_place in plan] == in_place
+    assert [seg.keep for seg, *_ in plan][3:9:3] == ["block", "block"]
+    assert [seg.skip for seg, *_ in plan][5:10:3] == ["block", "block"]
     trunk = TRUNK  # channels x (56/4) x (76/4) x float32
-    assert len(tilejob._segments(dataclasses.replace(job, cache_budget=3 * trunk), 12)) == 10
+    assert len(tilejob._segments(dataclasses.replace(job, cache_budget=3 * trunk), 12)) == 11
     one = tilejob._segments(dataclasses.replace(job, cache_budget=3 * trunk - 1), 12)
     assert one is not None and [side for _, side, _ in one] == [12] + [3] * 8
     assert [in_place for *_, in_place in one] == [False, True, *block, *block, False]
@@ -129,7 +131,7 @@ def test_style_segments_take_the_fastest_cut_that_fits() -> None:
     # 1-pixel trunk tiles: cuts 0 and 1 still update in place (halos of 1 and 0), cut 2
     # cannot (a block's halo of 2 is more than a tile), so it needs two trunks too
     small = tilejob._segments(job, 4)
-    assert small is not None and [in_place for *_, in_place in small][2:5] == block
+    assert small is not None and [in_place for *_, in_place in small][3:6] == block
     assert tilejob._segments(dataclasses.replace(job, cache_budget=2 * trunk - 1), 4) is None
     assert tilejob._segments(dataclasses.replace(job, cache_budget=trunk - 1), 12) is None
     # above the budget the lean cut may still take up to the limit, rather than streaming
@@ -259,11 +261,11 @@ TRUNK = 4 * 4 * 14 * 19 * 4  # bytes of the tiny style network's trunk for a 56x
         # streaming: 9 norm layers + the output pass, 6 tiles each; a layer runs in the
         # passes from the first norm layer after it on (a block's first conv: 7)
         (28, 0, 10 * 6, (7 * 6, 6 * 6, 3 * 6), 6),
-        # cut 0: the encoder's 2 norm layers before conv3 + its output pass; each trunk
-        # convolution and deconv1 once per trunk tile (6 of 7x7 pixels)
-        (28, None, 3 * 6, (6, 6, 6), 6),
-        # cut 1 (two trunks fit, not three): deconv1 in the passes of the decoder's two
-        # norm layers and its output pass
+        # cut 0: conv1 in the pass of in1 and the output pass of the encoder to conv2;
+        # each trunk convolution and deconv1 once per trunk tile (6 of 7x7 pixels)
+        (28, None, 2 * 6, (6, 6, 6), 6),
+        # cut 1 (two trunks fit, not three): the encoder to conv3 has 2 norm layers;
+        # deconv1 runs in the passes of the decoder's two norm layers and its output pass
         (28, 2 * TRUNK, 3 * 6, (6, 6, 3 * 6), 6),
         # cut 2 (one trunk fits): the encoder's 3 norm layers + its output pass; a
         # block's first conv in the passes of its 2 norm layers and its output pass

@@ -134,19 +134,21 @@ class TransformerNet(nn.Module):
         layer of its piece runs more than once. The cuts, fastest first (``lean``; the
         engine takes the first that fits its memory budget; ``None`` past the last):
 
-        0. a piece ends after every convolution but the encoder's first two and the last
-           two: the encoder up to ``conv3``, ``in3``-ReLU (pointwise, in place), each
-           residual block as ``conv1`` (keeping the block's input), ``in1``-ReLU-``conv2``
-           (in place) and the sum with ``in2`` (pointwise, in place), ``deconv1`` (its
-           output, at stride 2, is two trunks), the rest: 1.25x the convolutions of a
-           whole-frame pass, three trunks held at most;
-        1. the same with the decoder in one piece: 1.5x, two trunks;
+        0. a piece ends after every convolution but the first and the last two: the
+           encoder up to ``conv2`` (its output, at stride 2, is two trunks), ``in2``-ReLU-
+           ``conv3``, ``in3``-ReLU (pointwise, in place), each residual block as ``conv1``
+           (keeping the block's input), ``in1``-ReLU-``conv2`` (in place) and the sum with
+           ``in2`` (pointwise, in place), ``deconv1`` (two trunks again), the rest: 1.17x
+           the convolutions of a whole-frame pass, three trunks held at most;
+        1. the encoder up to ``conv3`` and the decoder in one piece each: 1.5x, two
+           trunks;
         2. the encoder and each residual block in one piece (in place): 2.5x, one trunk.
 
         Halos are receptive-field radii in each piece's input pixels: 9x9 + 3x3/2 +
-        3x3/2 reach 7 image pixels (8 on the stride grid); a 3x3 conv 1 trunk pixel; the
-        decoder's two nearest-x2 + 3x3 stages and 9x9 stay within 3 trunk pixels, and
-        from the stride-2 grid (3x3 and 9x9 at full resolution) within 3 pixels too."""
+        3x3/2 reach 7 image pixels (8 on the stride grid), 9x9 + 3x3/2 5 (6); a 3x3 conv
+        1 pixel (2 on a stride-2 conv's grid); the decoder's two nearest-x2 + 3x3 stages
+        and 9x9 stay within 3 trunk pixels, and from the stride-2 grid (3x3 and 9x9 at
+        full resolution) within 3 pixels too."""
         from stylepipe import TileSegment
 
         if lean > 2:
@@ -183,9 +185,20 @@ class TransformerNet(nn.Module):
             ]  # fmt: skip
         if lean == 1:
             return [*pieces, whole_decoder]
+        w2 = 2 * self.width
+        head = nn.ModuleList([self.conv1, self.in1, self.conv2])
         tail = nn.ModuleList([self.in4, self.deconv2, self.in5, self.deconv3])
         return [
-            *pieces,
+            TileSegment(self._encode_to_conv2, head, (1, 2), multiple=2, halo=6, channels=w2),
+            TileSegment(
+                self._conv3_from_conv2,
+                nn.ModuleList([self.in2, self.conv3]),
+                (1, 2),
+                multiple=2,
+                halo=2,
+                channels=w3,
+            ),  # fmt: skip
+            *pieces[1:],
             TileSegment(self.deconv1, self.deconv1, (2, 1), 1, halo=1, channels=2 * self.width),
             TileSegment(self._decode_from_deconv1, tail, (2, 1), 1, halo=3, channels=3),
         ]
@@ -194,6 +207,13 @@ class TransformerNet(nn.Module):
         """The encoder up to ``conv3``'s output, before its instance norm."""
         y = self.relu(self.in1(self.conv1(x)))
         return self.conv3(self.relu(self.in2(self.conv2(y))))
+
+    def _encode_to_conv2(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder up to ``conv2``'s output, before its instance norm."""
+        return self.conv2(self.relu(self.in1(self.conv1(x))))
+
+    def _conv3_from_conv2(self, y: torch.Tensor) -> torch.Tensor:
+        return self.conv3(self.relu(self.in2(y)))
 
     def _in3_relu(self, y: torch.Tensor) -> torch.Tensor:
         return self.relu(self.in3(y))
