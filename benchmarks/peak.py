@@ -16,7 +16,8 @@ seconds, on a shared CPU):
    fp32, contiguous, under ``no_grad``); ``stylepipe`` is stylepipe's engine
    (:func:`stylepipe.tiling.run.run_tiled_stream`, uint8 in and out, the precision
    ``auto`` picks, the tile it picks from free memory); ``stylepipe, mmap`` the same with
-   the allocator's default behaviour (:mod:`stylepipe.tiling.heap`); ``stylepipe <p>``
+   the allocator's default behaviour (:mod:`stylepipe.tiling.heap`), ``+ THP`` with
+   torch's transparent huge pages instead (``THP_MEM_ALLOC_ENABLE=1``); ``stylepipe <p>``
    the precision ``auto`` did not pick; ``stylepipe, tile N`` exact tiles of N pixels.
    Seconds (best of ``--repeat`` after a warm-up), CPU seconds, GFLOP (the network's
    convolutions, counted by ``torch.utils.flop_counter`` for one whole-image pass: the
@@ -372,7 +373,7 @@ def case_runner(case: dict[str, Any]) -> tuple[Callable[[np.ndarray], np.ndarray
             return y.permute(1, 2, 0).numpy()
 
         return plain, {**info, "tile": "whole"}
-    heap.ENABLED = path != "stylepipe, mmap"
+    heap.ENABLED = not path.startswith("stylepipe, mmap")
     dtype = autocast_dtype(model.precision)
     side = input_side(case["net"], case["side"])
     tile = model.tile
@@ -428,7 +429,7 @@ with open(sys.argv[1], "w") as f:
 """
 
 
-def spawn(argv: list[str]) -> dict[str, Any]:
+def spawn(argv: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run a child process; its wall time, peak RSS, exit status, stdout and stderr.
 
     The child is started by a small launcher (``python -S``) and measured there with
@@ -438,7 +439,10 @@ def spawn(argv: list[str]) -> dict[str, Any]:
         tmp = Path(name)
         with open(tmp / "out", "w+b") as out, open(tmp / "err", "w+b") as err:
             launcher = [sys.executable, "-S", "-c", LAUNCHER, str(tmp / "result.json")]
-            subprocess.run(launcher + argv, stdout=out, stderr=err, cwd=ROOT, check=False)
+            subprocess.run(
+                launcher + argv, stdout=out, stderr=err, cwd=ROOT, check=False,
+                env={**os.environ, **(env or {})},
+            )  # fmt: skip
             out.seek(0)
             err.seek(0)
             texts = {"stdout": out.read(), "stderr": err.read()}
@@ -453,7 +457,8 @@ def spawn(argv: list[str]) -> dict[str, Any]:
 
 
 def spawn_case(case: dict[str, Any]) -> dict[str, Any]:
-    done = spawn([sys.executable, __file__, "--case", json.dumps(case)])
+    env = {"THP_MEM_ALLOC_ENABLE": "1"} if case["path"] == "stylepipe, mmap + THP" else {}
+    done = spawn([sys.executable, __file__, "--case", json.dumps(case)], env)
     lines = [ln for ln in done["stdout"].splitlines() if ln.startswith("{")]
     if done["rc"] or not lines:
         return {**case, "error": (done["stderr"].strip().splitlines() or ["?"])[-1]}
@@ -477,7 +482,7 @@ def make_cases(args: argparse.Namespace, weights: dict[str, str]) -> list[dict[s
                 paths.append("plain")
             paths.append("stylepipe")
             if side <= 1024 and not args.quick:
-                paths.append("stylepipe, mmap")
+                paths += ["stylepipe, mmap", "stylepipe, mmap + THP"]
             if side == min(args.sizes) and not args.quick:
                 paths.append(f"stylepipe {other}")
             for path in paths:
