@@ -743,6 +743,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--conv-time", type=float, default=0.15, help="seconds per conv run")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
+    parser.add_argument("--layers-size", type=int, help="side of the per-layer run (512)")
     parser.add_argument("--no-checks", action="store_true", help="skip the guarantees")
     parser.add_argument("--process", help="comma list of sides for the whole-process table")
     parser.add_argument("--json", help="also write every figure to this file")
@@ -754,14 +755,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.nets = [n.strip() for n in args.nets.split(",") if n.strip()]
+    sizes_given = args.sizes is not None
     if args.sizes:
         args.sizes = [int(s) for s in args.sizes.split(",")]
     else:
         args.sizes = [512] + [1024] * (not args.quick) + [4096] * args.large + [10000] * args.huge
     if args.process:
         process = [int(s) for s in args.process.split(",")]
-    else:
-        process = [] if args.quick else [1024] + [2048] * args.large
+    else:  # with --sizes, only when asked
+        process = [] if args.quick or sizes_given else [1024] + [2048] * args.large
     args.machine = machine()
     figures: dict[str, Any] = {"machine": args.machine}
     print(machine_text(args.machine))
@@ -793,7 +795,7 @@ def main() -> None:
         print(cases_text(results))
         if not args.no_layers:
             print("\n## Per layer\n")
-            print(layers_text(256 if args.quick else 512))
+            print(layers_text(args.layers_size or (256 if args.quick else 512)))
         if not args.no_checks:
             print("\n## Guarantees (bundled trained models, real photos)\n")
             print(guarantees_text(args.machine["fast_bf16"]))
