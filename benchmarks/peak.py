@@ -7,9 +7,10 @@ seconds, on a shared CPU):
    AVX-512, AVX-512 BF16, AMX), torch and its CPU capability, the load average.
 2. **Convolution peak**: GFLOP/s of every convolution shape our networks use (style
    widths 16 and 32, x4/x8 upscalers), in fp32 and bf16, contiguous and channels-last,
-   each at a size that takes about ``--conv-time`` seconds; the best of all is the
-   machine's peak per precision. The oneDNN kernel each layout and precision gets
-   (``ONEDNN_VERBOSE``) for the widest shape.
+   each at the size it has in the networks (style at 512x512, upscalers for a 512x512
+   output; smaller where a run would take over ``--conv-time`` seconds: bf16 without
+   native kernels); the best of all is the machine's peak per precision. The oneDNN
+   kernel each layout and precision gets (``ONEDNN_VERBOSE``) for the widest shape.
 3. **Networks**: the style network (widths 16 and 32) and the x4/x8 upscalers at each
    size (the *output* side; an upscaler reads side/scale), each case in a fresh
    subprocess: ``plain`` is pytorch/examples' way (the whole image through ``model(x)``,
@@ -196,10 +197,11 @@ def conv_layers(net: nn.Module, side: int) -> list[dict[str, Any]]:
 
 
 def conv_speed(
-    shape: tuple[int, int, int, int], dtype: torch.dtype, cl: bool, target: float
+    shape: tuple[int, int, int, int], dtype: torch.dtype, cl: bool, target: float, side: int
 ) -> float:
-    """GFLOP/s of one convolution shape (no padding: the networks pad first), best of
-    three runs at a spatial size chosen so that one run takes about ``target`` s."""
+    """GFLOP/s of one convolution shape (no padding: the networks pad first) on a
+    ``side`` x ``side`` input, the size it has in the networks, best of three runs; a
+    smaller input where one run would take more than ``target`` s (slow kernels)."""
     c_in, c_out, k, stride = shape
 
     def make(side: int) -> tuple[Callable[[], torch.Tensor], float]:
@@ -212,14 +214,15 @@ def conv_speed(
         return (lambda: F.conv2d(x, w, b, stride)), 2.0 * c_in * c_out * k * k * out * out
 
     with torch.inference_mode():
-        run, flops = make(32 + k)
+        small = min(side, 32 + k)
+        run, flops = make(small)
         run()
         start = time.perf_counter()
         run()
         probe = max(time.perf_counter() - start, 1e-6)
-        grow = max(1.0, (target / probe) ** 0.5)
-        side = int(min(1024, (32 + k) * grow)) // 4 * 4 + k % 4
-        run, flops = make(max(side, 32 + k))
+        if probe * (side / small) ** 2 > target:  # too slow for the real size in time
+            side = int(small * (target / probe) ** 0.5)
+        run, flops = make(max(side, small))
         run()
         best = float("inf")
         for _ in range(3):
@@ -229,21 +232,32 @@ def conv_speed(
     return flops / best / 1e9
 
 
+REFERENCE_SIDE = {1: 512, 4: 128, 8: 64}
+"""Input side per network scale at which the convolution shapes are measured (style:
+512x512; upscalers: their input for a 512x512 output)."""
+
+
 def conv_table(names: list[str], target: float, bf16: bool) -> dict[str, Any]:
-    """Speed of every shape of ``names``' networks, per precision and layout."""
+    """Speed of every shape of ``names``' networks, per precision and layout, at the
+    largest input it has in them at the reference sizes."""
     users: dict[tuple[int, int, int, int], list[str]] = {}
+    sides: dict[tuple[int, int, int, int], int] = {}
     for name in names:
-        side = 64 if NETS[name][2] == 1 else 32
-        for layer in conv_layers(build_net(name), side):
+        for layer in conv_layers(build_net(name), REFERENCE_SIDE[NETS[name][2]]):
             users.setdefault(layer["shape"], []).append(f"{name}:{layer['layer']}")
+            sides[layer["shape"]] = max(sides.get(layer["shape"], 0), layer["input"][0])
     configs = [("fp32", False), ("fp32", True)] + ([("bf16", False), ("bf16", True)] * bf16)
     rows = []
     for shape, used in sorted(users.items(), key=lambda kv: -kv[0][0] * kv[0][1] * kv[0][2] ** 2):
         speeds = {}
         for dt, cl in configs:
             dtype = torch.bfloat16 if dt == "bf16" else torch.float32
-            speeds[f"{dt}{' cl' if cl else ''}"] = conv_speed(shape, dtype, cl, target)
-        rows.append({"shape": shape, "used_by": sorted(set(used)), "gflops": speeds})
+            speeds[f"{dt}{' cl' if cl else ''}"] = conv_speed(
+                shape, dtype, cl, target, sides[shape]
+            )
+        rows.append(
+            {"shape": shape, "side": sides[shape], "used_by": sorted(set(used)), "gflops": speeds}
+        )
         print(f"  conv {shape}: {json.dumps({k: round(v, 1) for k, v in speeds.items()})}",
               file=sys.stderr)  # fmt: skip
     peak = {
@@ -264,14 +278,15 @@ def best_speed(table: dict[str, Any], shape: tuple[int, int, int, int], precisio
 def conv_text(table: dict[str, Any]) -> str:
     keys = list(table["rows"][0]["gflops"]) if table["rows"] else []
     lines = [
-        "| conv (in -> out, k x k, stride) | used by | " + " | ".join(keys) + " |",
-        "|---|---|" + "---|" * len(keys),
+        "| conv (in -> out, k x k, stride) | input | used by | " + " | ".join(keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
     ]
     for row in table["rows"]:
         c_in, c_out, k, s = row["shape"]
         used = ", ".join(row["used_by"][:3]) + (" ..." if len(row["used_by"]) > 3 else "")
         cells = " | ".join(f"{row['gflops'][key]:.1f}" for key in keys)
-        lines.append(f"| {c_in} -> {c_out}, {k}x{k}, /{s} | {used} | {cells} |")
+        side = f"{row['side']}x{row['side']}"
+        lines.append(f"| {c_in} -> {c_out}, {k}x{k}, /{s} | {side} | {used} | {cells} |")
     peaks = ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in sorted(table["peak"].items()))
     return "\n".join(lines) + f"\n\nMeasured peak (best of the shapes above): {peaks}"
 
@@ -741,7 +756,9 @@ def main() -> None:
     parser.add_argument("--nets", default=",".join(NETS), help="comma list of " + ", ".join(NETS))
     parser.add_argument("--repeat", type=int, default=2, help="timed runs per case up to 1024")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--conv-time", type=float, default=0.15, help="seconds per conv run")
+    parser.add_argument(
+        "--conv-time", type=float, default=0.5, help="most seconds per convolution run"
+    )
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer table")
     parser.add_argument("--layers-size", type=int, help="side of the per-layer run (512)")
     parser.add_argument("--no-checks", action="store_true", help="skip the guarantees")
