@@ -40,7 +40,6 @@ strategy, is :func:`stylepipe.tiling.job.run_job`.
 
 from __future__ import annotations
 
-import copy
 import gc
 import math
 import warnings
@@ -268,31 +267,22 @@ def _bytes_per_pixel(
     net: nn.Module, policy: TilingPolicy, device: torch.device, dtype: torch.dtype | None
 ) -> float:
     """Bytes per input pixel of the largest layer's input plus output, times 3; found by
-    a 64-pixel probe pass that hooks every module, once per network (and type, device).
-    Without autocast (the CPU) the probe runs on the meta device: shapes and types
-    only, no arithmetic and no kernel compiled for a size that is never run again."""
+    a 64-pixel probe pass that hooks every module, once per network (and type, device),
+    not once per image. (On the meta device the probe would compute nothing, but its
+    first use imports torch's Python meta kernels: 3 s, measured.)"""
     side = align_up(max(64, policy.min_size), policy.multiple)
     runner = Runner(net, device, dtype)  # the network as it will run (maybe a cast copy)
     key = (device.type, dtype, side)
     known = _PER_PIXEL.setdefault(runner.net, {})
     if key not in known:
-        peak = None
-        if runner.autocast_dtype is None:
-            try:
-                meta = copy.deepcopy(runner.net).to("meta")
-                peak = _probe(
-                    meta, torch.empty(1, 3, side, side, device="meta", dtype=runner.param_dtype)
-                )
-            except (NotImplementedError, RuntimeError):  # an operation without a meta kernel
-                peak = None
-        if peak is None:
-            peak = _probe(runner.net, torch.zeros(1, 3, side, side), runner)
+        peak = _probe(runner.net, torch.zeros(1, 3, side, side), runner)
         known[key] = 3.0 * peak / (side * side)
     return known[key]
 
 
 def _probe(net: nn.Module, x: torch.Tensor, runner: Runner | None = None) -> int:
-    """The largest input-plus-output bytes of any module of ``net`` on ``x``."""
+    """The largest input-plus-output bytes of any module of ``net`` on ``x`` (through
+    ``runner`` when given: the device, type and layout it will run in)."""
     peak = [0]
 
     def hook(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
