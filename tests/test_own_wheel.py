@@ -29,6 +29,7 @@ EXPECTED_PACKAGES = {
     "stylepipe_style",
     "stylepipe_sr",
     "stylepipe_local",
+    "stylepipe_ray",
     "stylepipe_training",
 }
 
