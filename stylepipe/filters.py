@@ -25,7 +25,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from stylepipe.errors import ParamError, ParamErrors
 from stylepipe.imaging.frame import Frame
@@ -265,17 +265,17 @@ class FilterContext:
     select_device: Callable[..., Any] | None = None
 
 
-class Filter:
-    """A pipeline step. Subclasses set ``name``, ``summary`` and ``Params`` and
-    implement :meth:`apply`; heavy set-up (loading a model) belongs in :meth:`setup`,
-    which runs once per batch before the first image."""
+class Parametrised:
+    """Something chosen by name with typed parameters (a filter, an engine): ``name``,
+    ``summary``, its ``Params`` dataclass and the parameter a bare value sets."""
 
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[FilterParams]] = FilterParams
     main_param: ClassVar[str | None] = None
     """The parameter a bare value sets on the command line (``style:mosaic`` is
-    ``style:model=mosaic``); ``None``: the first declared parameter."""
+    ``style:model=mosaic``, ``--engine ray:4`` is ``actors=4``); ``None``: the first
+    declared parameter."""
 
     def __init__(self, params: FilterParams | None = None) -> None:
         self.params = params if params is not None else parse_params(self.Params, {})
@@ -285,8 +285,14 @@ class Filter:
         return param_specs(cls.Params)
 
     @classmethod
-    def from_raw(cls, raw: Mapping[str, Any], *, from_text: bool = False) -> Filter:
+    def from_raw(cls, raw: Mapping[str, Any], *, from_text: bool = False) -> Self:
         return cls(parse_params(cls.Params, raw, from_text=from_text))
+
+
+class Filter(Parametrised):
+    """A pipeline step. Subclasses set ``name``, ``summary`` and ``Params`` and
+    implement :meth:`apply`; heavy set-up (loading a model) belongs in :meth:`setup`,
+    which runs once per batch before the first image."""
 
     def check(self, catalog: Catalog) -> None:
         """Cheap checks against the catalog (for example that a model name exists), run

@@ -12,10 +12,10 @@ the shared unit of work and hands the results to :meth:`BatchRun.record`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from stylepipe.errors import ParamError, UsageError
-from stylepipe.filters import FilterParams, ParamSpec, param_specs, parse_params
+from stylepipe.filters import FilterParams, Parametrised
 from stylepipe.wording import did_you_mean
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ DEFAULT_ENGINE = "local"
 _RAY_HINT = "it goes with --engine ray (pip install 'stylepipe[ray]')"
 
 
-class Engine:
+class Engine(Parametrised):
     """A way to run a batch. Subclasses set ``name``, ``summary`` and ``Params`` (typed
     parameters, as a filter's) and implement :meth:`run`.
 
@@ -34,23 +34,6 @@ class Engine:
     (before planning: is it installed?), :meth:`open` before the first event (connect,
     set up), :meth:`run` to process ``batch.pending``, and :meth:`close`, always, once
     ``open`` succeeded."""
-
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    Params: ClassVar[type[FilterParams]] = FilterParams
-    main_param: ClassVar[str | None] = None
-    """The parameter a bare value sets (``--engine ray:4`` with ``main_param="actors"``)."""
-
-    def __init__(self, params: FilterParams | None = None) -> None:
-        self.params = params if params is not None else parse_params(self.Params, {})
-
-    @classmethod
-    def param_specs(cls) -> list[ParamSpec]:
-        return param_specs(cls.Params)
-
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Any], *, from_text: bool = False) -> Engine:
-        return cls(parse_params(cls.Params, raw, from_text=from_text))
 
     def check(self) -> None:
         """Raise :class:`UsageError` if the engine cannot run here (a missing extra:
