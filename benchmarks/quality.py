@@ -13,12 +13,20 @@ pixel-loss and feature-loss models at x4 and x8 on Set5, Set14 and BSD100, under
 paper's degradation (Gaussian blur + bicubic; primary) and plain bicubic (secondary),
 plus image grids of detail crops.
 
+Judge (``--parts judge``, issue 20): each style model on chicago, amber and
+hoovertowernight, measured by an ImageNet MobileNet that nothing is trained with
+(``judge.py``): its Gram distance to its own painting and to every other painting in
+``style_images``, whether its own is the nearest, its content distance to the photo, and
+the same for Johnson et al.'s output where ``reference_outputs`` has one; side-by-side
+sheets go to ``<out>/judge`` (not shippable: licences).
+
 Writes ``quality.json``, ``quality.md`` (tables for the README) and PNGs to ``--out``
 and prints the tables. The CPU may be shared: compare times within one run.
 
     STYLEPIPE_HOME=runs/home .venv/bin/python benchmarks/quality.py --out runs/quality
     .venv/bin/python benchmarks/quality.py --quick --models-home runs/home   # smoke
     .venv/bin/python benchmarks/quality.py --parts sr --sr-sets Set5 --sr-images 2
+    .venv/bin/python benchmarks/quality.py --parts judge --styles mosaic,udnie
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import judge  # noqa: E402
+import judge_report  # noqa: E402
 import quality_report as report  # noqa: E402
 import quality_sr as srq  # noqa: E402
 import quality_style as styleq  # noqa: E402
@@ -64,7 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--models-home", type=Path, help="STYLEPIPE_HOME holding the model packs")
-    p.add_argument("--parts", default="style,sr", help="style, sr or both (default)")
+    p.add_argument(
+        "--parts", default="style,sr", help="style, sr, judge (comma-separated; default style,sr)"
+    )
+    p.add_argument("--judge-size", type=int, default=512, help="long side of the judged images")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "quality", help="output folder")
     p.add_argument("--assets", type=Path, default=ASSETS, help="the shared assets folder")
     p.add_argument("--styles", help="style models, comma-separated (default: every installed)")
@@ -250,6 +263,21 @@ def run_style(args: argparse.Namespace, catalog: Catalog) -> dict[str, Any]:
     return {"photos": [p.name for p in photos], "models": models, "summary": summaries}
 
 
+def run_judge(args: argparse.Namespace, catalog: Catalog) -> dict[str, Any]:
+    """Every style model (``--styles``) judged by the independent network."""
+    names = [load for _label, load in style_models(args, catalog)]
+    argv = [*names, "--size", str(args.judge_size), "--assets", str(args.assets)]
+    argv += ["--out", str(args.out / "judge"), "--threads", str(torch.get_num_threads())]
+    jargs = judge.parse_args(argv)
+    bench = judge.Bench(jargs)
+    results: dict[str, Any] = {"size": jargs.size, "models": []}
+    for model in judge.open_models(jargs.models, jargs.device):
+        record, sheet = judge.run_model(bench, model)
+        results["models"].append(record)
+        judge_report.save_sheet(sheet, jargs.out / f"{model.label}.jpg")
+    return results
+
+
 def sr_models(args: argparse.Namespace, catalog: Catalog) -> list[srq.SRModel]:
     found = []
     for name, loss in ((args.sr4_pixel, "pixel"), (args.sr4, "feature"), (args.sr8, "feature")):
@@ -324,6 +352,9 @@ def markdown(results: dict[str, Any]) -> str:
     if style.get("summary"):
         parts.append("### Style: network vs optimisation (Gatys et al.)\n")
         parts.append(report.style_tables(style["summary"]) + "\n")
+    if (results.get("judge") or {}).get("models"):
+        parts.append("### Style: judged by an independent ImageNet network\n")
+        parts.append(judge_report.markdown(results["judge"]) + "\n")
     sr = results.get("sr") or {}
     for protocol, rows in sr.get("tables", {}).items():
         parts.append(f"### Super-resolution, LR by {protocol}\n")
@@ -359,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             results["style"] = run_style(args, catalog)
         if "sr" in parts:
             results["sr"] = run_sr(args, catalog)
+        if "judge" in parts:
+            results["judge"] = run_judge(args, catalog)
     except (StylepipeError, ModelError) as exc:
         log(f"error: {exc}")
         return 1

@@ -52,9 +52,11 @@ def assets(tmp_path: Path) -> Path:
     return root
 
 
-def _style_pack(home: Path, assets: Path, name: str = "tiny") -> Path:
-    """A tiny style pack whose manifest records training like `stylepipe train style`."""
-    style = assets / "style_images" / "paint.png"
+def _style_pack(home: Path, assets: Path, name: str = "tiny", style: Path | None = None) -> Path:
+    """A tiny style pack whose manifest records training like `stylepipe train style`
+    (on ``style``, by default the miniature assets' painting)."""
+    thumb_source = style or assets / "content_images" / "a" / "one.jpg"
+    style = style or assets / "style_images" / "paint.png"
     settings = {"loss_net": "vgg16-random", "loss_net_seed": 3, "style_image": str(style)}
     settings |= {"content_weight": 1.0, "style_weight": 20.0, "tv_weight": 100.0}
     manifest: dict[str, Any] = {
@@ -69,7 +71,7 @@ def _style_pack(home: Path, assets: Path, name: str = "tiny") -> Path:
             "settings": {**settings, "style_size": 40, "image_size": 32},
         },
     }
-    thumb = {"style.jpg": (assets / "content_images" / "a" / "one.jpg").read_bytes()}
+    thumb = {"style.jpg": thumb_source.read_bytes()}
     return write_pack(home / "plugins" / name, manifest, tiny_style_net().state_dict(), thumb).path
 
 
@@ -234,6 +236,27 @@ def test_default_styles_list_each_installed_style_once(
     assert ("tiny", "stylepipe_local/tiny") in names
     assert len({label for label, _ in names}) == len(names)
     assert quality.resolve_model(catalog, "sr4").source == "stylepipe_local"
+
+
+def test_judge_part_reports_each_style_against_johnsons_output(tmp_path: Path) -> None:
+    """``--parts judge`` on the real assets: a tiny pack trained (by its manifest) on the
+    mosaic is judged on the three photos, beside Johnson's mosaic where there is one."""
+    real = Path(quality.ASSETS)
+    if not (real / "judge_networks").is_dir():
+        pytest.skip(f"the judge network is not at {real}/judge_networks (../shared/assets)")
+    mosaic = real / "style_images" / "pytorch_examples" / "mosaic.jpg"
+    home = tmp_path / "home"
+    pack = _style_pack(home, tmp_path / "mini", style=mosaic)
+    out = tmp_path / "out"
+    argv = ["--models-home", str(home), "--parts", "judge", "--styles", str(pack)]
+    assert quality.main([*argv, "--judge-size", "128", "--out", str(out)]) == 0
+    (model,) = json.loads((out / "quality.json").read_text())["judge"]["models"]
+    assert model["painting"] == "mosaic" and len(model["rows"]) == 3
+    chicago = next(r for r in model["rows"] if r["photo"] == "chicago")
+    assert chicago["ours"]["own"] > 0 and chicago["ours"]["content"] > 0
+    assert chicago["johnson"]["painting"] == "mosaic"
+    assert "judged by an independent ImageNet network" in (out / "quality.md").read_text()
+    assert Image.open(out / "judge" / "tiny.jpg").height == 3 * 256
 
 
 def test_set5_bicubic_baseline_matches_the_literature() -> None:
