@@ -414,6 +414,27 @@ def test_array_source_pads_like_torch(mode: str) -> None:
     assert torch.allclose(source.read(3, 11, 1, 9), padded[:, :, 3:11, 1:9] * 255, atol=1e-3)
 
 
+def test_array_source_never_shares_nor_writes_the_callers_array() -> None:
+    """A read-only array (``np.asarray`` of a Pillow image) is not handed to torch as it
+    is, and the gain is applied to the tile's own pixels, never to the caller's."""
+    rng = np.random.default_rng(0)
+    frozen8 = rng.integers(0, 255, (6, 5, 3), dtype=np.uint8)
+    frozen = frozen8.astype(np.float32) / 255
+    floats = rng.random((6, 5, 3), dtype=np.float32)
+    cases = [
+        (frozen8, 255.0, frozen.copy()),
+        (frozen, 1.0, frozen.copy()),
+        (floats, 255.0, floats.copy()),
+    ]
+    frozen8.setflags(write=False)
+    frozen.setflags(write=False)
+    for array, gain, unit in cases:
+        x = ArraySource(array, gain=gain).read(0, 6, 0, 5)
+        assert not np.shares_memory(x.numpy(), array)
+        assert torch.allclose(x, torch.from_numpy(unit).permute(2, 0, 1)[None] * gain)
+    assert np.array_equal(floats, cases[2][2])
+
+
 def test_chosen_tile_follows_the_memory_budget(monkeypatch) -> None:
     net, policy = _net("sr4")
     monkeypatch.setattr(tiling, "_memory_budget", lambda device: 1e12)

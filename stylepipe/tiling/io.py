@@ -102,7 +102,15 @@ class ArraySource:
         rows = _padded_index(top, bottom, self.offset[0], h, self.mode)
         cols = _padded_index(left, right, self.offset[1], w, self.mode)
         region = self.array[rows][:, cols]
-        x = torch.from_numpy(np.ascontiguousarray(region)).permute(2, 0, 1)[None].float()
+        if np.may_share_memory(region, self.array) and (
+            self.gain != 1.0 or not region.flags.writeable
+        ):
+            # a view of the caller's array, about to be scaled in place or read-only
+            # (np.asarray of a Pillow image): the tensor gets pixels of its own
+            pixels = region.astype(np.float32)
+        else:  # converted (copied) only when it is not float32 and contiguous already
+            pixels = np.ascontiguousarray(region, dtype=np.float32)
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
         if x.shape[1] == 1:
             x = x.expand(1, 3, -1, -1)
         return x.mul_(self.gain) if self.gain != 1.0 else x
