@@ -7,8 +7,11 @@ Modules: :mod:`~stylepipe.webui.security` (token, Origin and Host checks),
 :mod:`~stylepipe.webui.settings` (the page's pipeline as TOML and as a ``stylepipe run``
 line), :mod:`~stylepipe.webui.preview` (the live preview), :mod:`~stylepipe.webui.jobs`
 (full-resolution render and batch through the engine of ``run``),
-:mod:`~stylepipe.webui.server` (the routes) and ``page.html`` (the page itself, one file
-with its script and styles: nothing is fetched from elsewhere).
+:mod:`~stylepipe.webui.state` (what the routes share), :mod:`~stylepipe.webui.requests`
+(reading requests, errors as JSON for the page), :mod:`~stylepipe.webui.routes_gallery`
+and :mod:`~stylepipe.webui.routes_jobs` (the routes), :mod:`~stylepipe.webui.server`
+(the route table and serving) and ``page.html`` (the page itself, one file with its
+script and styles: nothing is fetched from elsewhere).
 
 Like every subpackage's, this ``__init__`` imports nothing.
 """
