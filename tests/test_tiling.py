@@ -435,6 +435,18 @@ def test_array_source_never_shares_nor_writes_the_callers_array() -> None:
     assert np.array_equal(floats, cases[2][2])
 
 
+def test_array_source_scales_grey_pixels_into_three_channels() -> None:
+    """A grey ``(h, w)`` array with a gain (a network whose white is 255): the gain is
+    applied before the one channel is expanded to three (whose memory it shares)."""
+    grey = np.linspace(0, 1, 30, dtype=np.float32).reshape(6, 5)
+    for array in (grey, (grey * 255).round().astype(np.uint8)):
+        x = ArraySource(array, gain=255.0).read(1, 5, 0, 4)
+        assert x.shape == (1, 3, 4, 4)
+        want = torch.from_numpy(grey[1:5, :4] * 255)
+        for channel in range(3):
+            assert torch.allclose(x[0, channel], want, atol=0.51)
+
+
 def test_chosen_tile_follows_the_memory_budget(monkeypatch) -> None:
     net, policy = _net("sr4")
     monkeypatch.setattr(tiling, "_memory_budget", lambda device: 1e12)

@@ -111,9 +111,9 @@ class ArraySource:
         else:  # converted (copied) only when it is not float32 and contiguous already
             pixels = np.ascontiguousarray(region, dtype=np.float32)
         x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-        if x.shape[1] == 1:
-            x = x.expand(1, 3, -1, -1)
-        return x.mul_(self.gain) if self.gain != 1.0 else x
+        if self.gain != 1.0:
+            x = x.mul_(self.gain)  # before a grey tile is expanded: its channels share memory
+        return x.expand(1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def _white(dtype: np.dtype) -> float:
