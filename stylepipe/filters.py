@@ -207,7 +207,11 @@ def _check_type(spec: ParamSpec, value: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not ok:
-        hint = "write it without quotes" if _quoted(spec, value) else None
+        hint = None
+        if _quoted(spec, value):  # "yes" quoted: TOML's bare word is true, not yes
+            hint = (
+                "write true or false, without quotes" if kind is bool else "write it without quotes"
+            )
         raise ParamError(
             spec.name, f"{spec.name} must be {spec.expected}, got {_describe(value)}", hint=hint
         )

@@ -68,6 +68,21 @@ def test_bad_typed_values_name_the_key(raw: dict, key: str, fragment: str) -> No
     assert fragment in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [
+        ({"amount": "2"}, "write it without quotes"),
+        ({"enabled": "yes"}, "write true or false, without quotes"),  # TOML has no yes
+        ({"enabled": "true"}, "write true or false, without quotes"),
+        ({"enabled": "maybe"}, None),
+    ],
+)
+def test_a_quoted_value_gets_a_hint_that_toml_takes(raw: dict, hint: str | None) -> None:
+    with pytest.raises(ParamError) as info:
+        parse_params(DemoParams, raw)
+    assert info.value.hint == hint
+
+
 def test_messages_name_no_python_type() -> None:
     """Users read "a whole number", not "an int | None"."""
     bad = {"amount": "x", "count": "3.5", "enabled": "maybe", "limit": "many"}
