@@ -3,7 +3,9 @@
 :func:`run_job` picks the strategy for the image (see :mod:`stylepipe.tiling.run` for the
 modes and their costs) and runs it with the sweeps of :mod:`stylepipe.tiling.sweep`:
 
-* one tile, or a network without instance norm: a plain sweep that writes the output;
+* one tile, or a network without instance norm: a plain sweep that writes the output
+  (one tile with ``compile``: through the compiled network, see
+  :mod:`stylepipe.tiling.compiled`, or eagerly once compiling failed);
 * ``mode="exact"`` with :class:`~stylepipe.tiling.plan.TileSegment` s whose activations fit
   the job's ``cache_budget``: segment by segment, each one's statistics sweeps and then
   its output kept on the host (in place for residual segments) for the next;
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from stylepipe.errors import ModelError
+from stylepipe.tiling.compiled import CompileFailed, compile_failed, compiled_forward
 from stylepipe.tiling.globalnorm import GlobalNorm, untileable_layers
 from stylepipe.tiling.heap import release_heap
 from stylepipe.tiling.io import Sink, TensorSource, TileSource
@@ -40,6 +44,10 @@ __all__ = ["APPROX_SIDE", "TileJob", "downscale", "run_job"]
 
 APPROX_SIDE = 512
 """Longest side of the downscaled copy that ``mode="approx"`` takes statistics from."""
+
+
+def _ignore(message: str) -> None:
+    """Default ``warn`` of a job: drop the message."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,10 @@ class TileJob:
     cache_limit: float | None = None
     """Where no cut fits ``cache_budget``: the most host memory the leanest cut may take
     instead of falling back to streaming (``None``: ``cache_budget``)."""
+    compile: bool = False
+    """Run a one-tile (whole-frame) pass through ``torch.compile`` (see
+    :mod:`stylepipe.tiling.compiled`); more tiles always run eagerly."""
+    warn: Callable[[str], None] = _ignore
 
 
 def run_job(job: TileJob, side: int) -> None:
@@ -63,6 +75,21 @@ def run_job(job: TileJob, side: int) -> None:
     net, policy = job.runner.net, job.policy
     whole = TileSegment(net, net, (policy.scale, 1), policy.multiple, policy.halo, 3)
     tiles = _plan(whole, job.source.size, side, job.overlap)
+    if len(tiles) == 1 and job.compile:
+        try:
+            forward = compiled_forward(job.runner)  # None once compiling failed
+            if forward is not None:  # outside GlobalNorm: plain instance norm, whole frame
+                stage = Stage(forward, net, job.source, tiles, Fraction(policy.scale))
+                write_sink(stage, job.runner, job.source.size, job.sink)
+                return
+        except CompileFailed as exc:  # nothing reached the sink: run it eagerly below
+            compile_failed(job.runner, exc.reason, job.warn)
+    _run_eager(job, tiles, side)
+
+
+def _run_eager(job: TileJob, tiles: list[Tile], side: int) -> None:
+    """The image in ``tiles`` (of ``side`` pixels) by the strategies of the module doc."""
+    net, policy = job.runner.net, job.policy
     norm = GlobalNorm(net)
     with norm:
         if len(tiles) == 1 or not norm.layers:

@@ -23,7 +23,8 @@ instance normalisation get whole-image statistics (:mod:`stylepipe.tiling.global
     image, then one tiled sweep writes the output: one pass of work, not exact (on a
     trained style network measured far from exact: see benchmarks/inference.py).
 
-One tile (``tile=0`` or a tile no smaller than the image) is a plain full-frame pass.
+One tile (``tile=0`` or a tile no smaller than the image) is a plain full-frame pass,
+through ``torch.compile`` when ``compile`` asks (:mod:`stylepipe.tiling.compiled`).
 :func:`run_tiled_stream` is the same engine reading from a :class:`TileSource` and writing
 bands to a sink, so huge images never exist in float32 (see :mod:`stylepipe.tiling.io`).
 On the CPU, freed activations are reused instead of new memory faulted in for every
@@ -55,7 +56,7 @@ from stylepipe.tiling.heap import reuse_freed_memory
 from stylepipe.tiling.io import ArraySink, ArraySource, Sink, TensorSource, TileSource
 from stylepipe.tiling.job import TileJob, run_job
 from stylepipe.tiling.plan import TileSegment, align_down, align_up, plan_tiles, tile_weights
-from stylepipe.tiling.sweep import Runner
+from stylepipe.tiling.sweep import Runner, is_out_of_memory
 
 if TYPE_CHECKING:
     from stylepipe.tiling.policy import TilingPolicy
@@ -103,6 +104,7 @@ def run_tiled(
     mode: str = "exact",
     overlap: int = DEFAULT_OVERLAP,
     cache_budget: float | None = None,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Run ``net`` over ``image`` in tiles; the result equals the full-frame output.
 
@@ -112,7 +114,7 @@ def run_tiled(
     tile side; ``None`` picks one from free memory (:func:`choose_tile`), ``0`` or one no
     smaller than the image runs the whole frame at once. ``autocast_dtype`` runs under
     ``torch.autocast``. ``mode``: ``"exact"`` or ``"approx"`` (module doc).
-    ``overlap`` and ``cache_budget``: see :func:`run_tiled_stream`.
+    ``overlap``, ``cache_budget`` and ``compile``: see :func:`run_tiled_stream`.
     """
     if image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"run_tiled takes one (1, 3, H, W) image, got {tuple(image.shape)}")
@@ -128,7 +130,7 @@ def run_tiled(
     run_tiled_stream(
         net, TensorSource(image), policy, sink,
         tile=tile, device=device, autocast_dtype=autocast_dtype, warn=warn, mode=mode,
-        overlap=overlap, cache_budget=cache_budget,
+        overlap=overlap, cache_budget=cache_budget, compile=compile,
     )  # fmt: skip
     return result[0]
 
@@ -146,13 +148,17 @@ def run_tiled_stream(
     mode: str = "exact",
     overlap: int = DEFAULT_OVERLAP,
     cache_budget: float | None = None,
+    compile: bool = False,
 ) -> None:
     """:func:`run_tiled` reading regions from ``source`` and giving the output to ``sink``
     band by band, top to bottom (see :data:`stylepipe.tiling.io.Sink`): host memory stays
     at one band of output plus what the tiles need, whatever the image size, plus, for
     exact instance norm in a network with :class:`TileSegment` s, the trunk activations
     when they fit ``cache_budget`` bytes (default: :func:`_cache_budget`, or where
-    only the network's leanest cut fits in more, :func:`_cache_limit`)."""
+    only the network's leanest cut fits in more, :func:`_cache_limit`). ``compile``: a
+    one-tile (whole-frame) pass runs through ``torch.compile``, compiled once per network
+    and type; where compiling fails it runs eagerly, with one warning through ``warn``
+    (:mod:`stylepipe.tiling.compiled`). Tiled passes always run eagerly."""
     if mode not in MODES:
         raise UsageError(f"unknown tiling mode {mode!r}", hint="use exact or approx")
     height, width = source.size
@@ -165,7 +171,7 @@ def run_tiled_stream(
     side = max(height, width) if tile <= 0 or tile >= max(height, width) else align_down(tile, m)
     budget = _cache_budget() if cache_budget is None else cache_budget
     limit = _cache_limit() if cache_budget is None else cache_budget
-    job = TileJob(runner, source, policy, sink, mode, overlap, budget, limit)
+    job = TileJob(runner, source, policy, sink, mode, overlap, budget, limit, compile, warn)
     while True:
         try:
             with reuse_freed_memory(runner.device.type == "cpu"):
@@ -183,16 +189,6 @@ def run_tiled_stream(
             )
         warn(f"out of memory with {side}px tiles on {runner.device}; retrying with {smaller}px")
         side = smaller
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` reports memory exhaustion (CUDA/MPS, or a CPU allocator failure)."""
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
 
 
 def _release(device: torch.device) -> None:

@@ -32,9 +32,11 @@ class Runner:
     CPU the network runs instead as a copy with its weights cast to that type, in
     channels-last layout: CPU autocast keeps reflection padding in float32, converting
     every activation there and back, which measured 1.5x slower than bf16 weights at
-    1024x1024 (the norm layers still compute their statistics in float32)."""
+    1024x1024 (the norm layers still compute their statistics in float32). ``base`` is
+    the network as given, ``net`` the one that runs (that copy, or ``base``)."""
 
     def __init__(self, net: nn.Module, device: torch.device, autocast_dtype: torch.dtype | None):
+        self.base = net
         if device.type == "cpu" and autocast_dtype in (torch.bfloat16, torch.float16):
             net, autocast_dtype = cast_copy(net, autocast_dtype), None
         self.net, self.device, self.autocast_dtype = net, device, autocast_dtype
@@ -66,6 +68,16 @@ class Runner:
         )
         with torch.inference_mode(), autocast:
             return fn(*moved)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` reports memory exhaustion (CUDA/MPS, or a CPU allocator failure)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
 
 
 _CASTS: weakref.WeakKeyDictionary[nn.Module, tuple[object, nn.Module]] = weakref.WeakKeyDictionary()
