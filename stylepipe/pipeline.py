@@ -27,6 +27,7 @@ one :class:`~stylepipe.errors.PipelineErrors` listing each. A pipeline file look
     tile = "auto"                     # or input pixels per tile; 0: whole image
     threads = 4                       # torch threads per process (default: torch's own)
     engine = "local"                  # or "ray:actors=4,num_gpus=1" (stylepipe[ray])
+    compile = false                   # torch.compile whole-frame passes (for CUDA)
 
 The key ``filter`` is reserved in a step table; every other key is a parameter of that
 filter, typed as ``stylepipe filters NAME`` shows.
@@ -165,6 +166,9 @@ class RuntimeTable(FilterParams):
         _DEFAULT_RUNTIME.threads, help="torch threads per process", min=1, max=4096
     )
     engine: str = param(_DEFAULT_RUNTIME.engine, help="local, or ray[:key=value,...]")
+    compile: bool = param(
+        _DEFAULT_RUNTIME.compile, help="torch.compile whole-frame passes (meant for CUDA)"
+    )
 
     def validate(self) -> None:
         if not self.device.strip():

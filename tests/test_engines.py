@@ -231,6 +231,17 @@ def test_threads_are_set_for_the_batch_and_restored(tmp_path: Path) -> None:
     assert seen == [1] and torch.get_num_threads() == before
 
 
+def test_a_worker_runs_the_drivers_runtime_options(tmp_path: Path) -> None:
+    app = quiet_app()
+    make_images(tmp_path / "in", 1)
+    pipeline = pipeline_from_filter_specs(["autocontrast"], app.catalog)
+    runtime = RuntimeOptions(device="cpu", precision="fp32", tile=64, compile=True)
+    pipeline = dataclasses.replace(pipeline, runtime=runtime)
+    batch = BatchRun(app, plan_batch(pipeline, [tmp_path / "in"], tmp_path / "out"))
+    worker = Worker(WorkerSpec.for_batch(batch, threads=2))
+    assert worker.work.pipeline.runtime == dataclasses.replace(runtime, threads=2)
+
+
 def test_a_worker_refuses_a_driver_it_does_not_match(tmp_path: Path) -> None:
     app = quiet_app()
     make_images(tmp_path / "in", 1)

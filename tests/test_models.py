@@ -339,6 +339,31 @@ def test_reduced_precision_failure_reruns_in_fp32(
     assert len(warnings) == 1
 
 
+def test_compiled_reduced_precision_failure_reruns_in_fp32_compiled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``compile``, the bf16 pass runs the compiled cast copy; its NaN output is
+    recomputed in fp32 by a compile of the fp32 network, not the bf16 one again."""
+    compiled: list[torch.dtype] = []
+
+    def fake_compile(module: nn.Module, **kwargs: Any) -> Callable[..., torch.Tensor]:
+        compiled.append(next(module.parameters()).dtype)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model, warnings = fragile_model(tmp_path, "nan")
+    model.compile = True
+    image = torch.rand(1, 3, 6, 5)
+    out = model(image)
+    with torch.no_grad():
+        expected = model.net.conv(image.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out, expected.clamp(0, 1), atol=1e-5, rtol=1e-4)
+    assert compiled == [torch.bfloat16, torch.float32]
+    assert len(warnings) == 1 and "recomputing in fp32" in warnings[0]
+    model(image)
+    assert compiled == [torch.bfloat16, torch.float32]  # the fp32 compile is kept
+
+
 def test_a_flat_input_is_not_mistaken_for_a_failure(tmp_path: Path) -> None:
     model, warnings = fragile_model(tmp_path, "flat")
     model.net = nn.Identity()
@@ -391,6 +416,9 @@ def test_open_model_follows_the_runtime_options() -> None:
     ctx, _ = context(precision="fp16", tile=64)
     model = open_model(ctx, spec_for(pack))
     assert (model.device.type, model.precision, model.tile) == ("cpu", "fp16", 64)
+    assert model.compile is False
+    ctx, _ = context(compile=True)
+    assert open_model(ctx, spec_for(pack)).compile is True
 
 
 def test_open_model_names_a_missing_architecture() -> None:

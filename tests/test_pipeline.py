@@ -204,6 +204,8 @@ def test_step_errors_are_located(
         ('[runtime]\ntile = "big"\n', "p.toml:[runtime]:tile", "must be a whole number"),
         ('[runtime]\ndevise = "cpu"\n', "p.toml:[runtime]:devise", "unknown parameter"),
         ('[runtime]\ndevice = " "\n', "p.toml:[runtime]:device", "must not be empty"),
+        ('[runtime]\ncompile = "yes"\n', "p.toml:[runtime]:compile", "must be true or false"),
+        ("[runtime]\ncompile = 1\n", "p.toml:[runtime]:compile", "must be true or false"),
     ],
 )
 def test_output_and_runtime_errors_are_located(
@@ -220,6 +222,19 @@ def test_output_and_runtime_spellings(catalog: Catalog) -> None:
     assert pipeline.output.format == "tiff"
     assert pipeline.runtime.tile is None
     assert parse(STEP + "[runtime]\ntile = 0\n", catalog).runtime.tile == 0
+
+
+def test_runtime_compile(catalog: Catalog) -> None:
+    assert parse(STEP, catalog).runtime.compile is False
+    pipeline = parse(STEP + "[runtime]\ncompile = true\n", catalog)
+    assert pipeline.runtime == RuntimeOptions(compile=True)
+    err = error_of(STEP + '[runtime]\ncompile = "yes"\n', catalog)
+    assert err.location == "p.toml:[runtime]:compile"
+    assert err.message == "compile must be true or false, got the text 'yes'"
+    assert err.hint == "write true or false, without quotes"
+    for flag, expected in ((True, True), (False, False), (None, True)):
+        changed = with_overrides(pipeline, runtime={"compile": flag}, from_text=True)
+        assert changed.runtime.compile is expected
 
 
 def test_name_template_accepts_all_fields_and_format_specs() -> None:

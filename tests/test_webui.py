@@ -116,6 +116,19 @@ def test_the_preview_changes_with_strength_and_zero_is_the_photo(web: Web) -> No
     assert np.abs(none - photo).max() <= 1
 
 
+def test_the_preview_never_compiles(web: Web, monkeypatch) -> None:
+    """``[runtime] compile`` is for the render (a batch); a preview would wait for it."""
+    import torch
+
+    compiled: list[object] = []
+    monkeypatch.setattr(torch, "compile", lambda module, **_: compiled.append(module) or module)
+    web.upload(png_bytes(64, 48), "cat.png")
+    doc = {**STYLE, "runtime": {"tile": 0, "compile": True}}
+    answer = web.post("/api/preview", {"pipeline": doc, "view": {"size": 256}})
+    assert answer.status_code == 200, answer.text
+    assert compiled == []
+
+
 def test_a_bad_parameter_gives_400_with_the_filters_message(web: Web) -> None:
     web.upload(png_bytes(32, 32), "cat.png")
     cases = {

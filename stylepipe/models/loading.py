@@ -44,7 +44,9 @@ class LoadedModel:
     cropped to exactly ``scale`` times the input. Padding is virtual and the output is
     written band by band, so the image never exists twice in float32. A reduced-precision
     result with NaN/Inf, or one flat colour from an input that is not flat, is recomputed
-    in fp32 with a warning, and fp32 is kept for the rest of the batch.
+    in fp32 with a warning, and fp32 is kept for the rest of the batch. ``compile``: run
+    whole-frame (one-tile) passes through ``torch.compile`` (see
+    :mod:`stylepipe.tiling.compiled`; off by default).
     """
 
     name: str
@@ -57,6 +59,7 @@ class LoadedModel:
     precisions: tuple[str, ...] = ("fp32",)
     tile: int | None = None
     warn: Callable[[str], None] = _ignore
+    compile: bool = False
 
     @property
     def scale(self) -> int:
@@ -155,6 +158,7 @@ class LoadedModel:
                 device=self.device,
                 autocast_dtype=dtype,
                 warn=self.warn,
+                compile=self.compile,
             )
         except RuntimeError as exc:  # a network failure names the model and the size
             raise ModelError(f"model {self.name} failed on a {size} image: {exc}") from exc
@@ -169,9 +173,11 @@ def load_model(
     precision: str = "auto",
     tile: int | None = None,
     warn: Callable[[str], None] | None = None,
+    compile: bool = False,
 ) -> LoadedModel:
     """Build ``architecture`` with the spec's parameters, load its weights as data and
-    return the descriptor on ``device`` (channels-last) in the resolved ``precision``.
+    return the descriptor on ``device`` (channels-last) in the resolved ``precision``
+    (``compile``: whole-frame passes through ``torch.compile``, see :class:`LoadedModel`).
 
     Checks that the architecture fits the spec, the weights' sha256 against the manifest,
     and every key (see :mod:`stylepipe.models.statedict`); raises :class:`ModelError` naming the
@@ -207,6 +213,7 @@ def load_model(
         precisions=("fp32", *(p for p in supported if p != "fp32")),
         tile=tile,
         warn=warn,
+        compile=compile,
     )
 
 
@@ -287,7 +294,7 @@ def pick_model(
 
 def open_model(ctx: FilterContext, spec: ModelSpec) -> LoadedModel:
     """Load ``spec`` for a batch as ``ctx.runtime`` asks (device through the
-    ``select_device`` hook, precision, tile size), warning through ``ctx.warn``."""
+    ``select_device`` hook, precision, tile size, compile), warning through ``ctx.warn``."""
     from stylepipe.errors import NotFoundError
     from stylepipe.models.devices import choose_device
 
@@ -307,4 +314,5 @@ def open_model(ctx: FilterContext, spec: ModelSpec) -> LoadedModel:
         precision=ctx.runtime.precision,
         tile=ctx.runtime.tile,
         warn=ctx.warn,
+        compile=ctx.runtime.compile,
     )

@@ -355,7 +355,8 @@ def run_plan(cache: FilterCache, pipeline: Pipeline, planned: Plan) -> PreviewRe
     """Run the planned steps with kept filters; the result as PNG."""
     started = time.perf_counter()
     notes = list(planned.notes)
-    runtime = dataclasses.replace(pipeline.runtime, tile=0)  # small: no tiling
+    # small: no tiling; never compiled (a preview would wait tens of seconds for it)
+    runtime = dataclasses.replace(pipeline.runtime, tile=0, compile=False)
 
     def run(frame: Frame, steps: list[tuple[Step, FilterParams]]) -> Frame:
         for step, params in steps:
