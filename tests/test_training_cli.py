@@ -3,6 +3,7 @@ generated photos with half-width networks and the random-weight VGG16."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import signal
@@ -465,3 +466,63 @@ def test_auto_loss_net_takes_a_partial_vgg19_and_records_it(
         "--loss-net", "auto",
     )  # fmt: skip
     assert code == 0, err
+
+
+def test_init_from_continues_a_model_from_its_pack_alone(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """--init-from: a run whose folder is gone continues from the installed pack, at the
+    step the pack records; --iterations stays the total."""
+    assert tiny_style(style_image, photos, "first", "--iterations", 2)[0] == 0
+    first = stylepipe_home / "plugins" / "first"
+    code, _, err = tiny_style(
+        style_image, photos, "second", "--init-from", first, "--iterations", 4, "--lr", 1e-12
+    )
+    assert code == 0, err
+    assert "starting from first" in err and "at step 2" in err
+    manifest = json.loads((stylepipe_home / "plugins" / "second" / "manifest.json").read_text())
+    assert manifest["training"]["steps"] == 4
+    origin = manifest["training"]["init_from"]
+    assert origin["model"] == "first" and origin["steps"] == 2
+    digest = hashlib.sha256((first / "weights.safetensors").read_bytes()).hexdigest()
+    assert origin["weights_sha256"] == digest
+    rows = load_checkpoint(stylepipe_home / "runs" / "second" / "checkpoint.pt", "style")[
+        "history"
+    ]["rows"]
+    assert [row[0] for row in rows] == [3.0, 4.0]  # two more steps, counted on
+    # with a vanishing learning rate the weights are still the first model's
+    before = load_file(str(first / "weights.safetensors"))
+    after = load_file(str(stylepipe_home / "plugins" / "second" / "weights.safetensors"))
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+
+    # by model name, as `stylepipe models` lists it
+    code, _, err = tiny_style(
+        style_image, photos, "third", "--init-from", "first", "--iterations", 3
+    )
+    assert code == 0, err
+    third = json.loads((stylepipe_home / "plugins" / "third" / "manifest.json").read_text())
+    assert third["training"]["init_from"]["model"] == "first"
+
+
+def test_init_from_refuses_what_does_not_fit(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    cases = [
+        (("--iterations", 2), "--iterations above 2"),
+        (("--iterations", 4, "--arch", "full"), "--arch"),
+        (("--iterations", 4, "--resume"), "--resume continues a run"),
+    ]
+    for extra, message in cases:
+        code, _, err = tiny_style(style_image, photos, "next", "--init-from", "base", *extra)
+        assert code == 2 and message in err, (extra, err)
+    code, _, err = tiny_style(
+        style_image, photos, "next", "--init-from", "nosuch", "--iterations", 4
+    )
+    assert code != 0 and "nosuch" in err
+    code, _, err = run(
+        "train", "sr", "--data", photos, "--name", "up", "--iterations", 3, "--loss", "pixel",
+        "--arch", "half", "--patch-size", 48, "--workers", 0, "--init-from", "base",
+    )  # fmt: skip
+    assert code == 2 and "johnson-sr" in err
+    assert not (stylepipe_home / "plugins" / "next").exists()

@@ -10,7 +10,8 @@
 #
 # ONLY="mosaic udnie" trains just those.
 # Idempotent: a model whose pack is installed after its full step count is skipped, a
-# model with a checkpoint is resumed, anything else starts; SIGTERM checkpoints the
+# model with a checkpoint is resumed, a bundled model trained the same way for fewer
+# steps continues from its committed pack (--init-from), anything else starts; SIGTERM checkpoints the
 # current step, so the queue can be stopped and resumed at will (also across sessions,
 # when runs/ is kept). Runs and packs live under runs/home (git-ignored); each model's
 # exact command is written to runs/home/commands.log; `make bundle-models`
@@ -24,6 +25,8 @@ cd "$(dirname "$0")/.."
 export STYLEPIPE_HOME="${STYLEPIPE_HOME:-$PWD/runs/home}"
 mkdir -p "$STYLEPIPE_HOME"
 STYLEPIPE="${STYLEPIPE:-.venv/bin/stylepipe}"
+PYTHON="${PYTHON:-.venv/bin/python}"
+BUNDLED="${BUNDLED:-plugins}"  # where the committed packs are: BUNDLED/stylepipe_KIND/models
 ASSETS="${ASSETS:-../shared/assets}"
 DATA="$ASSETS/training_photos"
 STYLES="$ASSETS/style_images"
@@ -48,6 +51,15 @@ steps_done() {  # last step in a run's loss history (0 when none)
     [[ -f "$csv" ]] && tail -n 1 "$csv" | cut -d, -f1 | grep -E '^[0-9]+$' || echo 0
 }
 
+bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
+    local manifest="$BUNDLED/stylepipe_$1/models/$2/manifest.json"
+    [[ -f "$manifest" ]] || { echo 0; return; }
+    "$PYTHON" -c 'import json, sys
+t = json.load(open(sys.argv[1])).get("training", {})
+print(int(t.get("steps") or 0) if t.get("settings", {}).get("loss_net") == "vgg19" else 0)' \
+        "$manifest"
+}
+
 train() {  # train KIND NAME STEPS ARGS...
     local kind=$1 name=$2 steps=$3; shift 3
     if [[ -n "$ONLY" && " $ONLY " != *" $name "* ]]; then return 0; fi
@@ -55,9 +67,17 @@ train() {  # train KIND NAME STEPS ARGS...
     if [[ -f "$STYLEPIPE_HOME/plugins/$name/manifest.json" ]] && ((done >= steps)); then
         echo "== $name: installed after $done steps, skipped"; return 0
     fi
-    # a run with a checkpoint continues (a finished one trains on and replaces its pack)
-    local resume=()
-    [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]] && resume=(--resume --force)
+    # a run with a checkpoint continues (a finished one trains on and replaces its pack);
+    # without one, a bundled model trained on this loss network continues from its pack
+    # (runs/ does not outlive a session here: only committed packs travel)
+    local resume=() bundled; bundled=$(bundled_steps "$kind" "$name")
+    if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
+        resume=(--resume --force)
+    elif ((bundled >= steps)); then
+        echo "== $name: bundled after $bundled steps, skipped"; return 0
+    elif ((bundled > 0)); then
+        resume=(--init-from "$BUNDLED/stylepipe_$kind/models/$name")
+    fi
     local command=("$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name"
                    "${COMMON[@]}" "${resume[@]}")
     echo "$(date -u +%FT%TZ) ${command[*]}" >> "$STYLEPIPE_HOME/commands.log"

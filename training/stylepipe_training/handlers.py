@@ -26,7 +26,7 @@ from .export import (
     thumbnail,
 )
 from .images import jpeg_bytes, open_rgb
-from .loop import RunState, Runtime
+from .loop import RunState, Runtime, Trainer
 from .runs import (
     build_loss_network,
     check_loss_network,
@@ -43,6 +43,7 @@ from .runs import (
 )
 from .sr import build_sr_trainer, sr_batches
 from .style import build_style_trainer, style_batches
+from .warmstart import find_init_pack, start_from_pack, warn_if_other_loss_network
 
 DEFAULT_WORKERS = 2
 
@@ -64,6 +65,11 @@ def _setup(
     cls: type[RunConfig], args: argparse.Namespace, app: App, min_side: int
 ) -> tuple[dict[str, Any], RunConfig, Path, dict[str, Any] | None, PhotoSet, Runtime]:
     given = given_options(args)
+    if given.get("init_from") and given.get("resume"):
+        raise UsageError(
+            "--init-from starts a new run from a model; --resume continues a run",
+            hint="drop one of them",
+        )
     force = bool(given.get("force"))
     if given.get("name"):  # before start_run, which may discard a run (--restart)
         check_name_free(valid_name(given["name"]), app.catalog, force)
@@ -77,6 +83,22 @@ def _setup(
         resolve_auto_loss_net(config, given)
     config.resolve(len(photos.files))
     return given, config, run_dir, data, photos, make_runtime(given, app)
+
+
+def _new_state(
+    config: RunConfig,
+    run_dir: Path,
+    trainer: Trainer,
+    data: dict[str, Any] | None,
+    given: dict[str, Any],
+    app: App,
+) -> RunState:
+    """The run's state: restored from its checkpoint, else fresh, or (``--init-from``)
+    starting from a model's weights at the step it was trained to."""
+    state = new_state(config, run_dir, trainer, data, given)
+    if data is None and given.get("init_from"):
+        start_from_pack(find_init_pack(app, given["init_from"]), config, trainer, state, app)
+    return state
 
 
 def _announce(state: RunState, runtime: Runtime, photos: PhotoSet, app: App) -> None:
@@ -129,8 +151,9 @@ def train_style(args: argparse.Namespace, app: App) -> int:
     trainer = build_style_trainer(
         config, runtime, lossnet, style_path=style_path, preview_path=preview_path
     )
-    state = new_state(config, run_dir, trainer, data, given)
+    state = _new_state(config, run_dir, trainer, data, given, app)
     check_loss_network(lossnet, state, app)
+    warn_if_other_loss_network(state, app)
     state.extra["style_layers"] = trainer.criterion.layer_weights
     state.extra.setdefault("style_image", Path(config.style_image).name)
     state.extra.setdefault("style_image_sha256", sha256_file(style_path))
@@ -163,9 +186,10 @@ def train_sr(args: argparse.Namespace, app: App) -> int:
     preview_path = _source(given.get("preview"), run_dir, "preview-source", photos.files[0])
     lossnet = build_loss_network(config, given) if config.loss == "feature" else None
     trainer = build_sr_trainer(config, runtime, lossnet, preview_path=preview_path)
-    state = new_state(config, run_dir, trainer, data, given)
+    state = _new_state(config, run_dir, trainer, data, given, app)
     if lossnet is not None:
         check_loss_network(lossnet, state, app)
+        warn_if_other_loss_network(state, app)
     _announce(state, runtime, photos, app)
     workers = int(given.get("workers", DEFAULT_WORKERS))
     if not run_loop(trainer, sr_batches(config, photos, workers), state, app):

@@ -23,6 +23,8 @@ examples:
   stylepipe train style starry.jpg --data photos/ --name starry --loss-net vgg16-random \\
       --image-size 256 --iterations 2000
   stylepipe train style --resume --name starry       continue after Ctrl-C or a reboot
+  stylepipe train style starry.jpg --data photos/ --name starry2 --init-from starry \\
+      --iterations 4000                           continue a model, not a run folder
   stylepipe train style --resume --name starry --iterations 4000   train longer
   stylepipe run photos -o out --filter style:model=starry
 
@@ -60,6 +62,8 @@ examples:
   stylepipe train style starry.jpg --data photos/ --name starry --iterations 2000
   stylepipe train sr --scale 4 --data photos/ --name my-x4 --iterations 2000
   stylepipe train style --resume --name starry       continue after Ctrl-C or a reboot
+  stylepipe train style starry.jpg --data photos/ --name starry2 --init-from starry \\
+      --iterations 4000                           continue a model, not a run folder
 
 `stylepipe train style --help` and `stylepipe train sr --help` list every option.
 """
@@ -105,6 +109,14 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
         metavar="CHECKPOINT",
         help="continue a run: a checkpoint file, a run folder, or (bare) the run of --name; "
         "the loss weights may change (recorded with the step in the manifest)",
+    )
+    _opt(
+        run,
+        "--init-from",
+        metavar="MODEL",
+        help="start from an installed model's weights (a name from `stylepipe models` or a "
+        "pack folder) at the step it was trained to; --iterations stays the total. "
+        "Continues a training whose run folder is gone, or fine-tunes a shared model",
     )
     _opt(
         run,

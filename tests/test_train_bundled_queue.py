@@ -1,0 +1,72 @@
+"""training/train_bundled.sh decides per model: skip, resume its run, continue from the
+committed pack (--init-from), or start. Checked with a recorder in place of the CLI, so
+that no training runs; the decisions are the script's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "training" / "train_bundled.sh"
+
+
+def write_manifest(root: Path, kind: str, name: str, steps: int, loss_net: str) -> Path:
+    folder = root / f"stylepipe_{kind}" / "models" / name
+    folder.mkdir(parents=True)
+    training = {"steps": steps, "settings": {"loss_net": loss_net}}
+    (folder / "manifest.json").write_text(json.dumps({"name": name, "training": training}))
+    return folder
+
+
+def run_queue(tmp_path: Path, only: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    calls = tmp_path / "calls.txt"
+    recorder = tmp_path / "stylepipe"
+    recorder.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
+    env = {
+        **os.environ,
+        "STYLEPIPE": str(recorder),
+        "PYTHON": sys.executable,
+        "STYLEPIPE_HOME": str(tmp_path / "home"),
+        "BUNDLED": str(tmp_path / "plugins"),
+        "ONLY": only,
+    }
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return done, lines
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_the_queue_continues_a_committed_pack_and_skips_a_finished_one(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    mosaic = write_manifest(plugins, "style", "mosaic", 2500, "vgg19")
+    write_manifest(plugins, "style", "udnie", 5000, "vgg19")
+    write_manifest(plugins, "style", "great-wave", 1600, "vgg16-random")  # other recipe
+    done, calls = run_queue(tmp_path, "mosaic udnie great-wave")
+    assert done.returncode == 0, done.stderr
+    assert "udnie: bundled after 5000 steps, skipped" in done.stdout
+    by_name = {call.split("--name ")[1].split()[0]: call for call in calls}
+    assert set(by_name) == {"mosaic", "great-wave"}
+    assert f"--init-from {mosaic}" in by_name["mosaic"] and "--iterations 5000" in by_name["mosaic"]
+    assert "--init-from" not in by_name["great-wave"] and "--resume" not in by_name["great-wave"]
+    commands = (tmp_path / "home" / "commands.log").read_text()
+    assert "--init-from" in commands  # the exact command is recorded
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_run_with_a_checkpoint_is_resumed_before_any_pack(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "plugins", "style", "mosaic", 2500, "vgg19")
+    run_dir = tmp_path / "home" / "runs" / "mosaic"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    (run_dir / "losses.csv").write_text("step,total\n2700,1.0\n")
+    done, calls = run_queue(tmp_path, "mosaic")
+    assert done.returncode == 0, done.stderr
+    assert len(calls) == 1 and "--resume" in calls[0] and "--init-from" not in calls[0]

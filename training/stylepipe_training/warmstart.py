@@ -1,0 +1,110 @@
+"""``--init-from MODEL``: start a run from an installed model's weights.
+
+A new run takes the network weights of a pack (a model name from ``stylepipe models``,
+or a pack folder) and carries on counting from the steps its manifest records:
+``--iterations`` stays the total, so a style trained for 2,500 steps and continued with
+``--iterations 5000`` trains 2,500 more. Adam starts afresh (a pack holds no optimizer
+state); the data order continues from the pack's step, as a resumed run's does.
+
+This is how a long training continues on another machine or in another session when
+only the pack travelled (``--resume`` needs the run folder and its checkpoint), and how
+a shared style is fine-tuned further.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylepipe.app import App
+from stylepipe.commands._packref import resolve_pack
+from stylepipe.errors import StylepackError, UsageError
+from stylepipe.models.weights import sha256_file
+from stylepipe.packs.format import MANIFEST, Pack, load_pack_weights, read_pack
+
+from .config import RunConfig
+from .loop import RunState, Trainer
+
+#: The network each kind of training builds, as packs name it.
+ARCHITECTURE_OF_TASK = {"style": "johnson-style", "sr": "johnson-sr"}
+
+
+def find_init_pack(app: App, model: str) -> Pack:
+    """The pack ``--init-from`` names: a folder holding a manifest, else a model name."""
+    folder = Path(model).expanduser()
+    try:
+        if (folder / MANIFEST).is_file():
+            return read_pack(folder)
+        return resolve_pack(app, model)[0]
+    except StylepackError as exc:
+        raise UsageError(f"--init-from {model}: {exc.message}", hint=exc.hint) from None
+
+
+def check_init_pack(pack: Pack, config: RunConfig) -> int:
+    """The steps ``pack`` was trained for, once it is shown to hold the network this run
+    trains (same kind, architecture and parameters) and fewer steps than the run's."""
+    manifest = pack.manifest
+    where = f"--init-from {pack.name}"
+    wanted = ARCHITECTURE_OF_TASK[config.task]
+    if manifest["kind"] != config.task or manifest["architecture"] != wanted:
+        raise UsageError(
+            f"{where}: a {manifest['kind']} model of architecture "
+            f"{manifest['architecture']!r}; `train {config.task}` trains {wanted!r}"
+        )
+    if dict(manifest["arch_params"]) != config.arch_params():
+        raise UsageError(
+            f"{where}: its network {manifest['arch_params']} is not the one this run "
+            f"builds {config.arch_params()}",
+            hint="give the --arch (and for sr --scale and --skip) the model was trained with",
+        )
+    steps = int(manifest.get("training", {}).get("steps") or 0)
+    if steps >= config.iterations:
+        raise UsageError(
+            f"{where}: it has trained {steps} steps already and --iterations "
+            f"{config.iterations} counts the total",
+            hint=f"give --iterations above {steps}",
+        )
+    return steps
+
+
+def start_from_pack(
+    pack: Pack, config: RunConfig, trainer: Trainer, state: RunState, app: App
+) -> None:
+    """Load the pack's weights into the trainer's network and move the run to its step."""
+    steps = check_init_pack(pack, config)
+    pack.verify()
+    weights = load_pack_weights(pack.weights)
+    target = trainer.net.state_dict()
+    missing = sorted(set(target) - set(weights))
+    unexpected = sorted(set(weights) - set(target))
+    if missing or unexpected:
+        raise UsageError(
+            f"--init-from {pack.name}: its weights do not fit this network "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    with torch.no_grad():
+        for key, value in weights.items():
+            target[key].copy_(value.to(target[key].dtype))
+    training: dict[str, Any] = pack.manifest.get("training", {})
+    state.step = steps
+    state.elapsed_s = float(training.get("duration_s") or 0.0)
+    state.extra["init_from"] = {
+        "model": pack.name,
+        "steps": steps,
+        "weights_sha256": sha256_file(pack.weights),
+        "loss_network": training.get("loss_network"),
+    }
+    app.ui.info(f"starting from {pack.name} ({pack.path}) at step {steps}, with a fresh optimizer")
+
+
+def warn_if_other_loss_network(state: RunState, app: App) -> None:
+    """A pack trained with another loss network starts this run far from its optimum."""
+    before = (state.extra.get("init_from") or {}).get("loss_network") or {}
+    now = state.extra.get("loss_network") or {}
+    if before and now and before.get("sha256") != now.get("sha256"):
+        app.ui.warn(
+            f"--init-from: the model was trained with loss network {before.get('name')!r}, "
+            f"this run uses {now.get('name')!r}; expect the loss to start high"
+        )
