@@ -409,6 +409,22 @@ def test_unknown_names_are_a_usage_error(dirs, capsys) -> None:
     assert not dirs["plugins"].exists()
 
 
+def test_a_model_continued_from_a_pack_says_so_in_its_command(dirs) -> None:
+    """A run started with --init-from (the queue continuing a committed model) records
+    it; the rebuilt command carries it, and the steps are the total, not this run's."""
+    source = trained_pack(dirs["src"], dirs["runs"], "brush")
+    manifest = json.loads((source / MANIFEST).read_text())
+    origin = {"model": "brush", "steps": 3, "weights_sha256": "0" * 64}
+    manifest["training"] = {**manifest["training"], "steps": 8, "init_from": origin}
+    (source / MANIFEST).write_text(json.dumps(manifest))
+    assert bundle(dirs, "brush") == 0
+    training = read_pack(dirs["plugins"] / "stylepipe_style" / "models" / "brush").manifest[
+        "training"
+    ]
+    assert " --init-from brush " in training["command"]
+    assert training["steps"] == 8 and training["init_from"] == origin
+
+
 def test_packs_without_a_loss_net_record_get_no_retrain_command(dirs) -> None:
     folder = trained_pack(dirs["src"], dirs["runs"], "up4", "sr", 4)
     config = dirs["runs"] / "up4" / "config.json"

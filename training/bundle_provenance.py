@@ -72,6 +72,9 @@ def train_command(
         if settings.get(key) is not None:
             argv += _flag(key, settings[key])
     argv += loss_weights_flags(settings, manifest)
+    origin = manifest.get("training", {}).get("init_from")
+    if isinstance(origin, Mapping) and origin.get("model"):
+        argv += ["--init-from", str(origin["model"])]  # continued from that model's pack
     precision = manifest.get("training", {}).get("precision")
     if precision:
         argv += ["--precision", str(precision)]
