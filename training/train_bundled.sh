@@ -5,7 +5,7 @@
 #
 # On a CUDA machine (paper length, 40,000 steps of batch 4 per style, bf16):
 #
-#   DEVICE=cuda PRECISION=bf16 STYLE_STEPS=40000 SR_STEPS=20000 THREADS=8 \
+#   DEVICE=cuda PRECISION=bf16 STYLE_STEPS=40000 FIRST_PASS_STEPS=0 SR_STEPS=20000 THREADS=8 \
 #       nohup bash training/train_bundled.sh > runs/bundled.log 2>&1 &
 #
 # ONLY="mosaic udnie" trains just those.
@@ -35,6 +35,7 @@ THREADS="${THREADS:-2}"
 DEVICE="${DEVICE:-cpu}"
 PRECISION="${PRECISION:-fp32}"  # fp32 on CPUs without native bf16 (11x faster here)
 STYLE_STEPS="${STYLE_STEPS:-5000}"
+FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
@@ -89,10 +90,10 @@ train() {  # train KIND NAME STEPS ARGS...
     ((status == 0)) || exit "$status"  # stopped (SIGTERM: 130) or failed: stop the queue
 }
 
-style() {  # style NAME IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION
-    train style "$1" "$STYLE_STEPS" "$2" --image-size 256 --style-size "$3" --arch half \
-        --content-weight 1 --style-weight "$4" --tv-weight 10 --style-layers "$LAYERS" \
-        --preview samples/photos/chelsea.jpg --description "$5"
+style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION
+    train style "$1" "$2" "$3" --image-size 256 --style-size "$4" --arch half \
+        --content-weight 1 --style-weight "$5" --tv-weight 10 --style-layers "$LAYERS" \
+        --preview samples/photos/chelsea.jpg --description "$6"
 }
 
 sr() {  # sr NAME SCALE LOSS STEPS DESCRIPTION [ARGS...]
@@ -106,17 +107,41 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # 0.136 (mean relative Gram distance), the photo itself 0 and 0.757, a washed-out texture
 # about 3.4 and 0.05; only a weight between about 3 and 16 makes the training prefer
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
-# mosaic ran at 100 for 616 steps and 30 to step 718 first: the photo was lost entirely.
-style mosaic "$STYLES/pytorch_examples/mosaic.jpg" 384 10 "Mosaic (style image from pytorch/examples)"
-style starry-night "$JJ/starry_night_crop.jpg" 384 10 "The Starry Night, Vincent van Gogh, 1889 (public domain)"
-style great-wave "$JJ/wave_crop.jpg" 384 10 "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)"
-style composition-vii "$JJ/composition_vii.jpg" 384 10 "Composition VII, Wassily Kandinsky, 1913 (public domain)"
-style the-scream "$JJ/the_scream.jpg" 384 10 "The Scream, Edvard Munch, 1893 (public domain)"
-style udnie "$JJ/udnie.jpg" 384 10 "Udnie, Francis Picabia, 1913 (public domain)"
-style shipwreck-of-the-minotaur "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" 384 10 \
-    "The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)"
+# (An earlier mosaic run at 100, then 30, lost the photo entirely.)
+style_recipe() {  # style_recipe NAME STEPS: each bundled style's settings
+    local name=$1 steps=$2
+    case $name in
+    mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" 384 10 \
+        "Mosaic (style image from pytorch/examples)" ;;
+    starry-night) style "$name" "$steps" "$JJ/starry_night_crop.jpg" 384 10 \
+        "The Starry Night, Vincent van Gogh, 1889 (public domain)" ;;
+    great-wave) style "$name" "$steps" "$JJ/wave_crop.jpg" 384 10 \
+        "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)" ;;
+    composition-vii) style "$name" "$steps" "$JJ/composition_vii.jpg" 384 10 \
+        "Composition VII, Wassily Kandinsky, 1913 (public domain)" ;;
+    the-scream) style "$name" "$steps" "$JJ/the_scream.jpg" 384 10 \
+        "The Scream, Edvard Munch, 1893 (public domain)" ;;
+    udnie) style "$name" "$steps" "$JJ/udnie.jpg" 384 10 \
+        "Udnie, Francis Picabia, 1913 (public domain)" ;;
+    shipwreck-of-the-minotaur) style "$name" "$steps" \
+        "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" 384 10 \
+        "The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)" ;;
+    *) echo "no recipe for style $name" >&2; exit 2 ;;
+    esac
+}
+
+# The styles that ship today (trained on the random VGG) are replaced first, then the new
+# ones; a first pass takes every style to FIRST_PASS_STEPS (one session here) before any
+# goes on to STYLE_STEPS, so that every shipped style improves as early as it can.
+SHIPPED="mosaic starry-night great-wave composition-vii"
+NEW="the-scream udnie shipwreck-of-the-minotaur"
+first=$FIRST_PASS_STEPS
+((first > 0 && first < STYLE_STEPS)) || first=$STYLE_STEPS
+for name in $SHIPPED; do style_recipe "$name" "$first"; done
 # Feature-loss upscalers on the paper's own layer, ImageNet relu2_2.
 sr sr4 4 feature "$SR_STEPS" "x4 upscale, feature loss (sharper)" --pixel-weight 10
 sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
+for name in $NEW; do style_recipe "$name" "$first"; done
+for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 echo "== all done $(date -u +%FT%TZ)"
