@@ -526,3 +526,19 @@ def test_init_from_refuses_what_does_not_fit(
     )  # fmt: skip
     assert code == 2 and "johnson-sr" in err
     assert not (stylepipe_home / "plugins" / "next").exists()
+
+
+def test_a_resumed_run_installs_its_pack_with_the_licence_it_started_with(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    code, _, err = tiny_style(
+        style_image, photos, "told", "--iterations", 1, "--license", "CC0-1.0",
+        "--author", "Tester", "--description", "a test style", "--fp16-weights",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run("train", "style", "--resume", "--name", "told", "--iterations", 2)
+    assert code == 0, err
+    manifest = json.loads((stylepipe_home / "plugins" / "told" / "manifest.json").read_text())
+    assert manifest["training"]["steps"] == 2
+    assert (manifest["license"], manifest["author"]) == ("CC0-1.0", "Tester")
+    assert (manifest["description"], manifest["weights_dtype"]) == ("a test style", "float16")

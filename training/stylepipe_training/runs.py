@@ -57,6 +57,9 @@ RUNTIME_OPTIONS = (
     "vgg_input",
     "no_download",
 )
+#: What the installed pack says about itself; remembered the same way, so that a resumed
+#: run installs its pack with the licence, author and description it was started with.
+PACK_OPTIONS = ("license", "author", "description", "fp16_weights")
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -220,7 +223,8 @@ def new_state(
     if data is not None:
         state.restore(trainer, data)
     state.extra.setdefault("run_id", uuid.uuid4().hex)  # lets a resumed run replace its pack
-    state.runtime_options = {k: given[k] for k in RUNTIME_OPTIONS if k in given}
+    remembered = (*RUNTIME_OPTIONS, *PACK_OPTIONS)
+    state.runtime_options = {k: given[k] for k in remembered if k in given}
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return state
 
