@@ -136,6 +136,18 @@ def open_models(names: list[str], device: str) -> list[Opened]:
         recorded = settings.get("style_image")
         known = [Path(recorded).stem, spec.name] if recorded else [spec.name]
         opened.append(Opened(spec.name, known, Path(spec.weights).parent, style))
+    return distinct_labels(opened)
+
+
+def distinct_labels(opened: list[Opened]) -> list[Opened]:
+    """Models of the same name (a new pack beside the bundled one) labelled by their
+    folder too, ``mosaic (old)``, so that rows and sheets (one per label) stay apart."""
+    counts: dict[str, int] = {}
+    for model in opened:
+        counts[model.label] = counts.get(model.label, 0) + 1
+    for model in opened:
+        if counts[model.label] > 1:
+            model.label = f"{model.label} ({model.pack.parent.name})"
     return opened
 
 

@@ -52,6 +52,15 @@ def test_painting_names_group_sources_and_crops() -> None:
         assert {jm.painting_name(n) for n in names} == {painting}
 
 
+def test_models_of_the_same_name_get_distinct_labels(tmp_path: Path) -> None:
+    """Two packs called mosaic (the new one and the bundled one) each keep a row label and
+    a sheet of their own (the second used to overwrite the first's sheet)."""
+    packs = [tmp_path / "home" / "mosaic", tmp_path / "old" / "mosaic", tmp_path / "x" / "wave"]
+    opened = [judge.Opened(p.name, [p.name], p, None) for p in packs]
+    labels = [m.label for m in judge.distinct_labels(opened)]
+    assert labels == ["mosaic (home)", "mosaic (old)", "wave"]
+
+
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """One torch thread (the judge is light; several crawl on a shared CPU)."""
