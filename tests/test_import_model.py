@@ -218,9 +218,25 @@ def test_a_packs_own_weights_are_recognised_by_their_metadata(tmp_path: Path) ->
 BUNDLED_MOSAIC = Path(__file__).resolve().parent.parent / "plugins/stylepipe_style/models/mosaic"
 
 
+def older_weights(dest: Path) -> Path:
+    """The bundled mosaic's weights as packs wrote them before the safetensors metadata
+    existed (the retrained packs carry it): the same tensors, no metadata."""
+    from safetensors.torch import load_file, save_file
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_file(load_file(str(BUNDLED_MOSAIC / "weights.safetensors")), str(dest))
+    return dest
+
+
 def test_bundled_weights_beside_their_manifest_take_its_range(tmp_path: Path) -> None:
-    """The shipped packs were written before the metadata existed, like any older pack."""
-    code, _, err = cli("import-model", str(BUNDLED_MOSAIC / "weights.safetensors"), "--name", "m")
+    """Weights without metadata beside a pack manifest, as in any older pack."""
+    import hashlib
+
+    weights = older_weights(tmp_path / "pack" / "weights.safetensors")
+    manifest = json.loads((BUNDLED_MOSAIC / "manifest.json").read_text())
+    manifest["files"]["weights.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    weights.with_name("manifest.json").write_text(json.dumps(manifest))
+    code, _, err = cli("import-model", str(weights), "--name", "m")
     assert code == 0, err
     assert "input range 1, from the pack manifest.json beside it" in err
 
@@ -228,10 +244,7 @@ def test_bundled_weights_beside_their_manifest_take_its_range(tmp_path: Path) ->
 def test_a_lone_weights_file_is_tried_on_the_sample_photo(tmp_path: Path) -> None:
     """The reported case: weights.safetensors out of a .stylepack, nothing beside it. At
     the format's 255 the real trained mosaic gives black; 1 gives the picture."""
-    import shutil
-
-    lone = tmp_path / "weights.safetensors"
-    shutil.copyfile(BUNDLED_MOSAIC / "weights.safetensors", lone)
+    lone = older_weights(tmp_path / "weights.safetensors")
     code, _, err = cli("import-model", str(lone), "--name", "m")
     assert code == 0, err
     assert "input range 1, from the sample photo (at 255 the output is black)" in err
