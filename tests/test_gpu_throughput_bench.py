@@ -14,6 +14,7 @@ import gpu_throughput  # noqa: E402
 def test_each_case_reports_images_per_second(tmp_path: Path, capsys) -> None:
     out = tmp_path / "gpu.json"
     argv = ["--device", "cpu", "--side", "32", "--images", "1", "--nets", "style16"]
+    argv += ["--precision", "fp32"]  # auto is bf16 on CPUs with native bf16
     assert gpu_throughput.main([*argv, "--batches", "1,2", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["case"] for r in rows] == ["stylepipe", "plain batch 1", "plain batch 2"]

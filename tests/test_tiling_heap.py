@@ -122,5 +122,7 @@ def test_a_cpu_run_reuses_its_layers_memory() -> None:
         [sys.executable, "-c", RUN], capture_output=True, text=True, check=True, timeout=300
     )
     reuse, without = map(int, done.stdout.split())
-    assert without > 8 * PAGES
+    # at least four 64 MiB activations' worth of fresh pages (6x seen in a loaded CI run,
+    # 8x+ idle: how much glibc hands back between layers varies)
+    assert without > 4 * PAGES
     assert reuse < without // 10

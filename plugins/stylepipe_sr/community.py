@@ -111,9 +111,18 @@ def describe(descriptor: Any) -> dict[str, Any]:
     }
 
 
+#: Families whose forward makes float32 tensors of its own (SwinIR builds its attention
+#: mask at run time for each input size), which a network cast to bf16 cannot multiply:
+#: measured failing on a CPU with native bf16 ("float != BFloat16"); they run in fp32.
+FP32_ONLY_FAMILIES = frozenset({"SwinIR"})
+
+
 def precisions(descriptor: Any) -> list[str]:
-    """fp32 and the reduced precisions spandrel says the model supports."""
+    """fp32 and the reduced precisions spandrel says the model supports (none for the
+    :data:`FP32_ONLY_FAMILIES`)."""
     found = ["fp32"]
+    if str(descriptor.architecture.id) in FP32_ONLY_FAMILIES:
+        return found
     if descriptor.supports_bfloat16:
         found.append("bf16")
     if descriptor.supports_half:
