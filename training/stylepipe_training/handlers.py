@@ -26,7 +26,7 @@ from .export import (
     thumbnail,
 )
 from .images import jpeg_bytes, open_rgb
-from .loop import RunState, Runtime, Trainer
+from .loop import RunState, Runtime
 from .runs import (
     build_loss_network,
     check_loss_network,
@@ -43,7 +43,7 @@ from .runs import (
 )
 from .sr import build_sr_trainer, sr_batches
 from .style import build_style_trainer, style_batches
-from .warmstart import find_init_pack, start_from_pack, warn_if_other_loss_network
+from .warmstart import warn_if_other_loss_network
 
 DEFAULT_WORKERS = 2
 
@@ -83,22 +83,6 @@ def _setup(
         resolve_auto_loss_net(config, given)
     config.resolve(len(photos.files))
     return given, config, run_dir, data, photos, make_runtime(given, app)
-
-
-def _new_state(
-    config: RunConfig,
-    run_dir: Path,
-    trainer: Trainer,
-    data: dict[str, Any] | None,
-    given: dict[str, Any],
-    app: App,
-) -> RunState:
-    """The run's state: restored from its checkpoint, else fresh, or (``--init-from``)
-    starting from a model's weights at the step it was trained to."""
-    state = new_state(config, run_dir, trainer, data, given)
-    if data is None and given.get("init_from"):
-        start_from_pack(find_init_pack(app, given["init_from"]), config, trainer, state, app)
-    return state
 
 
 def _announce(state: RunState, runtime: Runtime, photos: PhotoSet, app: App) -> None:
@@ -151,7 +135,7 @@ def train_style(args: argparse.Namespace, app: App) -> int:
     trainer = build_style_trainer(
         config, runtime, lossnet, style_path=style_path, preview_path=preview_path
     )
-    state = _new_state(config, run_dir, trainer, data, given, app)
+    state = new_state(config, run_dir, trainer, data, given, app)
     check_loss_network(lossnet, state, app)
     warn_if_other_loss_network(state, app)
     state.extra["style_layers"] = trainer.criterion.layer_weights
@@ -186,7 +170,7 @@ def train_sr(args: argparse.Namespace, app: App) -> int:
     preview_path = _source(given.get("preview"), run_dir, "preview-source", photos.files[0])
     lossnet = build_loss_network(config, given) if config.loss == "feature" else None
     trainer = build_sr_trainer(config, runtime, lossnet, preview_path=preview_path)
-    state = _new_state(config, run_dir, trainer, data, given, app)
+    state = new_state(config, run_dir, trainer, data, given, app)
     if lossnet is not None:
         check_loss_network(lossnet, state, app)
         warn_if_other_loss_network(state, app)

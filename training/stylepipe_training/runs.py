@@ -33,6 +33,7 @@ from .loop import RunState, Runtime, Trainer, train_loop
 from .lossnet import AUTO, LossNetOptions, choose_auto, get_loss_network
 from .progress import TrainingProgress
 from .vgg import LossNetwork
+from .warmstart import find_init_pack, start_from_pack
 
 RUNS = "runs"
 
@@ -218,10 +219,15 @@ def new_state(
     trainer: Trainer,
     data: dict[str, Any] | None,
     given: dict[str, Any],
+    app: App,
 ) -> RunState:
+    """The run's state: restored from its checkpoint ``data``, else fresh, or
+    (``--init-from``) starting from a model's weights at the step it was trained to."""
     state = RunState(run_dir, config, LossHistory(trainer.terms))
     if data is not None:
         state.restore(trainer, data)
+    elif given.get("init_from"):
+        start_from_pack(find_init_pack(app, given["init_from"]), config, trainer, state, app)
     state.extra.setdefault("run_id", uuid.uuid4().hex)  # lets a resumed run replace its pack
     remembered = (*RUNTIME_OPTIONS, *PACK_OPTIONS)
     state.runtime_options = {k: given[k] for k in remembered if k in given}

@@ -16,12 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from stylepipe.app import App
 from stylepipe.commands._packref import resolve_pack
 from stylepipe.errors import StylepackError, UsageError
-from stylepipe.models.weights import sha256_file
+from stylepipe.models.weights import check_weights, sha256_file
 from stylepipe.packs.format import MANIFEST, Pack, load_pack_weights, read_pack
 
 from .config import RunConfig
@@ -76,17 +74,8 @@ def start_from_pack(
     steps = check_init_pack(pack, config)
     pack.verify()
     weights = load_pack_weights(pack.weights)
-    target = trainer.net.state_dict()
-    missing = sorted(set(target) - set(weights))
-    unexpected = sorted(set(weights) - set(target))
-    if missing or unexpected:
-        raise UsageError(
-            f"--init-from {pack.name}: its weights do not fit this network "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    with torch.no_grad():
-        for key, value in weights.items():
-            target[key].copy_(value.to(target[key].dtype))
+    check_weights(trainer.net, weights, where=f"--init-from {pack.name}", error=UsageError)
+    trainer.net.load_state_dict({k: v.float() for k, v in weights.items()})
     training: dict[str, Any] = pack.manifest.get("training", {})
     state.step = steps
     state.elapsed_s = float(training.get("duration_s") or 0.0)
