@@ -400,6 +400,7 @@ def test_the_preview_pauses_while_a_job_holds_the_processor(web: Web) -> None:
 
 def test_stale_preview_requests_are_dropped(web: Web, monkeypatch) -> None:
     from stylepipe.webui import preview
+    from stylepipe.webui.photo import View
 
     web.upload(png_bytes(32, 32), "cat.png")
     started, release = threading.Event(), threading.Event()
@@ -413,7 +414,7 @@ def test_stale_preview_requests_are_dropped(web: Web, monkeypatch) -> None:
         return run_plan(cache, pipeline, planned)
 
     monkeypatch.setattr(preview, "run_plan", slow)
-    photo, view = web.state.photo, preview.View()
+    photo, view = web.state.photo, View()
 
     def request(strength: float) -> preview.PreviewRequest:
         doc = {"step": [{"filter": "style", "model": "tiny", "strength": strength}]}
@@ -477,7 +478,7 @@ def test_settings_become_toml_that_reads_back_the_same(description: str, step: d
 
 
 def test_work_size_in_the_preview_keeps_the_strokes_of_the_render() -> None:
-    from stylepipe.webui.preview import crop_work, whole_work
+    from stylepipe.webui.planning import crop_work, whole_work
 
     assert whole_work(0, 4000, 384) == (0, True)  # native on a big photo: coarser here
     assert whole_work(200, 4000, 384) == (200, False)  # the render's 200 px, here too

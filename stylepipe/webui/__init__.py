@@ -5,7 +5,9 @@ Starlette and uvicorn).
 Modules: :mod:`~stylepipe.webui.security` (token, Origin and Host checks),
 :mod:`~stylepipe.webui.folders` (no file access outside the chosen folders),
 :mod:`~stylepipe.webui.settings` (the page's pipeline as TOML and as a ``stylepipe run``
-line), :mod:`~stylepipe.webui.preview` (the live preview), :mod:`~stylepipe.webui.jobs`
+line), :mod:`~stylepipe.webui.photo` (the dropped photo and the preview's view),
+:mod:`~stylepipe.webui.planning` (what a preview computes), :mod:`~stylepipe.webui.preview`
+(the live preview's worker), :mod:`~stylepipe.webui.jobs`
 (full-resolution render and batch through the engine of ``run``),
 :mod:`~stylepipe.webui.state` (what the routes share), :mod:`~stylepipe.webui.requests`
 (reading requests, errors as JSON for the page), :mod:`~stylepipe.webui.routes_gallery`

@@ -19,15 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from stylepipe.errors import ParamError, StylepipeError, UsageError
 from stylepipe.webui import settings
-from stylepipe.webui.preview import (
-    DEFAULT_SIZE,
-    PREVIEW_SIZES,
-    Photo,
-    PreviewRequest,
-    View,
-    before,
-    read_photo,
-)
+from stylepipe.webui.photo import DEFAULT_SIZE, PREVIEW_SIZES, Photo, View, read_photo
+from stylepipe.webui.preview import PreviewRequest, before
 from stylepipe.webui.requests import FieldError, body, json_response, pipeline_of
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from pathlib import Path
 from stylepipe.app import App
 from stylepipe.webui.folders import Folders
 from stylepipe.webui.jobs import Jobs
-from stylepipe.webui.preview import Photo, Previewer
+from stylepipe.webui.photo import Photo
+from stylepipe.webui.preview import Previewer
 from stylepipe.webui.security import Guard
 
 
