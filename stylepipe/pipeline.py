@@ -34,15 +34,14 @@ filter, typed as ``stylepipe filters NAME`` shows.
 
 The command-line half (steps from ``--filter`` values, options that override a
 pipeline's tables) is :mod:`stylepipe.pipeline_cli`; it builds on the checks below that
-have no leading underscore (``build_step``, ``OutputTable``, ``device_errors``, ...).
+have no leading underscore (``build_step``, ``OutputTable``, ``field_errors``, ...) and
+on those of :mod:`stylepipe.pipeline_checks` (TOML text, tables, filter names, devices).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +53,20 @@ from stylepipe.engine.naming import (
     check_name_template,
     join_fields,
 )
-from stylepipe.errors import DeviceError, ParamError, PipelineError, UsageError, combine, raise_all
-from stylepipe.filters import Filter, FilterParams, RuntimeOptions, param, parse_params
-from stylepipe.imaging.read import FORMAT_ALIASES, FORMATS
+from stylepipe.errors import ParamError, PipelineError, UsageError, combine, raise_all
+from stylepipe.filters import Filter, FilterParams, RuntimeOptions, param
+from stylepipe.imaging.read import FORMATS
 from stylepipe.models.devices import PRECISIONS as DEVICE_PRECISIONS
-from stylepipe.wording import did_you_mean
+from stylepipe.pipeline_checks import (
+    DeviceCheck,
+    device_errors,
+    each_error,
+    filter_class,
+    parse_table,
+    parse_toml,
+    raw_device,
+    top_level_errors,
+)
 
 if TYPE_CHECKING:
     from stylepipe.plugins import Catalog
@@ -76,10 +84,6 @@ __all__ = [
     "pipeline_from_dict",
     "pipeline_to_dict",
 ]
-
-DeviceCheck = Callable[[str], object]
-"""Checks a device name as ``run`` would use it; raises :class:`DeviceError` if unusable
-(see :func:`stylepipe.models.devices.check_device`)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,6 @@ class Pipeline:
         return join_fields(step.fields for step in self.steps)
 
 
-PIPELINE_KEYS = ("description", "step", "output", "runtime")
 OUTPUT_FORMATS = tuple(FORMATS)
 PRECISIONS = DEVICE_PRECISIONS
 _STEP_HINT = 'add a step such as: [[step]] filter = "resize" scale = 0.5'
@@ -203,7 +206,7 @@ def parse_pipeline(
 ) -> Pipeline:
     """Validate pipeline TOML ``text``; ``source`` names it in errors. Raises every
     error found at once (see the module docs)."""
-    return _parse_doc(_parse_toml(text, source), catalog, source, device_check)
+    return _parse_doc(parse_toml(text, source), catalog, source, device_check)
 
 
 def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
@@ -227,11 +230,11 @@ def pipeline_from_dict(doc: Mapping[str, Any], catalog: Catalog, *, source: str)
 def _parse_doc(
     doc: Mapping[str, Any], catalog: Catalog, source: str, device_check: DeviceCheck | None
 ) -> Pipeline:
-    errors = _top_level_errors(doc, source)
+    errors = top_level_errors(doc, source)
     steps = _parse_steps(doc.get("step"), catalog, source, errors)
-    output = _parse_table(doc, "output", OutputTable, source, errors)
-    runtime = _parse_table(doc, "runtime", RuntimeTable, source, errors)
-    device = _raw_device(doc)
+    output = parse_table(doc, "output", OutputTable, source, errors)
+    runtime = parse_table(doc, "runtime", RuntimeTable, source, errors)
+    device = raw_device(doc)
     if device is not None and device_check is not None:
         errors += device_errors(device, device_check, source, "[runtime]:device")
     if output is not None and steps is not None:
@@ -245,38 +248,6 @@ def _parse_doc(
         source=source,
         description=doc.get("description"),
     )
-
-
-def _parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        # Python 3.11 puts the position at the end: "... (at line 3, column 7)".
-        found = re.match(r"(?s)(.*) \(at line (\d+), column (\d+)\)$", message)
-        if found:
-            message = f"line {found[2]}, column {found[3]}: {found[1]}"
-        raise PipelineError(
-            f"invalid TOML: {message}", file=source, hint="see https://toml.io for the syntax"
-        ) from None
-
-
-def _top_level_errors(doc: Mapping[str, Any], source: str) -> list[PipelineError]:
-    errors = []
-    for key, value in doc.items():
-        if key not in PIPELINE_KEYS:
-            hint = _suggest(key, PIPELINE_KEYS)
-            errors.append(
-                PipelineError(f"unknown top-level key {key!r}", file=source, key=key, hint=hint)
-            )
-        if key == "description" and not isinstance(value, str):
-            errors.append(PipelineError("description must be a string", file=source, key=key))
-    return errors
-
-
-def each_error(error: PipelineError) -> list[PipelineError]:
-    """The errors a (possibly multiple) pipeline error holds."""
-    return list(getattr(error, "errors", [error]))
 
 
 def _parse_steps(
@@ -321,17 +292,6 @@ def _file_step(index: int, table: Any, catalog: Catalog, source: str) -> Step:
     return build_step(index, filter_cls, params, dict(table), catalog, False, locate)
 
 
-def filter_class(
-    name: str, catalog: Catalog, locate: Callable[[str | None], dict[str, Any]]
-) -> type[Filter]:
-    """The filter class named ``name``; an unknown or ambiguous name is a
-    :class:`PipelineError` at ``locate("filter")``."""
-    try:
-        return catalog.filters.get(name)
-    except UsageError as exc:  # unknown (with "did you mean") or ambiguous name
-        raise PipelineError(exc.message, hint=exc.hint, **locate("filter")) from None
-
-
 def build_step(
     index: int,
     filter_cls: type[Filter],
@@ -363,48 +323,6 @@ def build_step(
     return Step(index, instance, raw, fields)
 
 
-def _parse_table(
-    doc: Mapping[str, Any],
-    name: str,
-    table_cls: type[FilterParams],
-    source: str,
-    errors: list[PipelineError],
-) -> Any:
-    """The checked ``[name]`` table, or ``None`` with its errors added to ``errors``."""
-    raw = doc.get(name, {})
-    if not isinstance(raw, dict):
-        message = f"{name} must be a table written [{name}]"
-        errors.append(PipelineError(message, file=source, key=name))
-        return None
-    try:
-        return parse_params(table_cls, normalize_table(raw))
-    except ParamError as exc:
-        errors += [
-            PipelineError(one.message, file=source, key=f"[{name}]:{one.key}", hint=one.hint)
-            for one in getattr(exc, "errors", [exc])
-        ]
-        return None
-
-
-def _raw_device(doc: Mapping[str, Any]) -> str | None:
-    """``[runtime] device`` when it is a non-empty string (checked even when other
-    ``[runtime]`` keys are wrong, so that every error is reported at once)."""
-    table = doc.get("runtime")
-    device = table.get("device") if isinstance(table, dict) else None
-    return device if isinstance(device, str) and device.strip() else None
-
-
-def device_errors(
-    device: str, device_check: DeviceCheck, file: str, key: str
-) -> list[PipelineError]:
-    """The error of ``device_check(device)``, located at ``file:key``; none if usable."""
-    try:
-        device_check(device)
-    except DeviceError as exc:
-        return [PipelineError(exc.message, file=file, key=key, hint=exc.hint)]
-    return []
-
-
 def field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> list[PipelineError]:
     """The error of a name ``template`` using a field no step supplies, at ``file:key``."""
     try:
@@ -412,18 +330,6 @@ def field_errors(template: str, steps: Sequence[Step], file: str, key: str) -> l
     except ParamError as exc:
         return [PipelineError(exc.message, file=file, key=key, hint=exc.hint)]
     return []
-
-
-def normalize_table(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Spelling variants: format names in any case and with their aliases, tile "auto"."""
-    values = dict(raw)
-    fmt = values.get("format")
-    if isinstance(fmt, str):
-        values["format"] = FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
-    tile = values.get("tile")
-    if isinstance(tile, str) and tile.strip().lower() == "auto":
-        values["tile"] = None
-    return values
 
 
 def describe_step(step: Step) -> str:
@@ -439,7 +345,3 @@ def describe_step(step: Step) -> str:
 def describe_pipeline(pipeline: Pipeline) -> str:
     """The steps in order, e.g. ``resize(longest=1024) -> sharpen``."""
     return " -> ".join(describe_step(step) for step in pipeline.steps)
-
-
-def _suggest(key: str, known: Sequence[str]) -> str:
-    return did_you_mean(key, known) or "known: " + ", ".join(known)

@@ -17,16 +17,11 @@ from typing import TYPE_CHECKING, Any
 from stylepipe.errors import ParamError, PipelineError, combine, raise_all
 from stylepipe.filter_specs import parse_filter_spec, spec_params, split_filter_spec
 from stylepipe.filters import parse_params
-from stylepipe.pipeline import (
+from stylepipe.pipeline import OutputTable, Pipeline, RuntimeTable, Step, build_step, field_errors
+from stylepipe.pipeline_checks import (
     DeviceCheck,
-    OutputTable,
-    Pipeline,
-    RuntimeTable,
-    Step,
-    build_step,
     device_errors,
     each_error,
-    field_errors,
     filter_class,
     normalize_table,
 )
