@@ -180,6 +180,8 @@ def bundled(args: argparse.Namespace) -> None:
         variants["bf16 channels-last"] = Runtime(precision="bf16")
     if args.compile:
         variants["fp32 + torch.compile"] = Runtime(precision="fp32", compile=True)
+    if args.bf16 and args.compile:  # what train_bundled.sh runs where bf16 is native
+        variants["bf16 + torch.compile"] = Runtime(precision="bf16", compile=True)
     configs = {n: ours(bundled_trainer(lossnet, style, rt), batch) for n, rt in variants.items()}
     if (REPO / ".." / "shared" / "assets" / "training_photos").is_dir():
         for workers in (0, 2):
