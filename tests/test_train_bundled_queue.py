@@ -17,10 +17,12 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "training" / "train_bundled.sh"
 
 
-def write_manifest(root: Path, kind: str, name: str, steps: int, loss_net: str) -> Path:
+def write_manifest(
+    root: Path, kind: str, name: str, steps: int, loss_net: str, loss: str = "feature"
+) -> Path:
     folder = root / f"stylepipe_{kind}" / "models" / name
     folder.mkdir(parents=True)
-    training = {"steps": steps, "settings": {"loss_net": loss_net}}
+    training = {"steps": steps, "settings": {"loss_net": loss_net, "loss": loss}}
     (folder / "manifest.json").write_text(json.dumps({"name": name, "training": training}))
     return folder
 
@@ -74,3 +76,14 @@ def test_a_run_with_a_checkpoint_is_resumed_before_any_pack(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     # both passes resume the run (the recorder installs no pack); none starts from the pack
     assert len(calls) == 2 and all("--resume" in c and "--init-from" not in c for c in calls)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_pixel_loss_upscaler_counts_whatever_loss_network_it_names(tmp_path: Path) -> None:
+    # per-pixel loss never runs the loss network: its old pack is as good as a new one
+    write_manifest(tmp_path / "plugins", "sr", "sr4-pixel", 3000, "vgg16-random", loss="pixel")
+    write_manifest(tmp_path / "plugins", "sr", "sr4", 3000, "vgg16-random")
+    done, calls = run_queue(tmp_path, "sr4 sr4-pixel")
+    assert done.returncode == 0, done.stderr
+    assert "sr4-pixel: bundled after 3000 steps, skipped" in done.stdout
+    assert len(calls) == 1 and "--name sr4 " in calls[0] and "--init-from" not in calls[0]

@@ -53,11 +53,13 @@ steps_done() {  # last step in a run's loss history (0 when none)
 }
 
 bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
+    # (a per-pixel-loss upscaler never uses the loss network: all its steps count)
     local manifest="$BUNDLED/stylepipe_$1/models/$2/manifest.json"
     [[ -f "$manifest" ]] || { echo 0; return; }
     "$PYTHON" -c 'import json, sys
 t = json.load(open(sys.argv[1])).get("training", {})
-print(int(t.get("steps") or 0) if t.get("settings", {}).get("loss_net") == "vgg19" else 0)' \
+s = t.get("settings", {})
+print(int(t.get("steps") or 0) if s.get("loss_net") == "vgg19" or s.get("loss") == "pixel" else 0)' \
         "$manifest"
 }
 
