@@ -1,0 +1,37 @@
+"""benchmarks/style_size.py on the real painting and loss network (when ../shared/assets is
+present), tiny: a few L-BFGS iterations at two style sizes move the photo towards the
+painting and write the sheet."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import style_size  # noqa: E402
+from loss_balance import ASSETS, VGG  # noqa: E402
+
+
+@pytest.mark.skipif(not (ASSETS / VGG).is_file(), reason="needs ../shared/assets loss network")
+def test_style_size_probe_lowers_the_loss_and_writes_the_sheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--style", "great-wave", "--sizes", "32,48", "--photo-size", "32"]
+    argv += ["--iterations", "4", "--threads", "1", "--out", str(tmp_path)]
+    assert style_size.main(argv) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    sizes = [r for r in rows if r and r[0] in ("32", "48")]
+    assert len(sizes) == 2 and all(float(r[1]) > 0 for r in sizes)
+    args = style_size.parse_args(argv)
+    from stylepipe_training.lossnet import LossNetOptions, get_loss_network
+
+    net = get_loss_network("vgg19").build(LossNetOptions(weights=ASSETS / VGG, convention="caffe"))
+    photo = style_size.square_photo(ASSETS / style_size.PHOTO, 32)
+    none = style_size.optimise(net, style_size.parse_args([*argv, "--iterations", "1"]), 32, photo)
+    some = style_size.optimise(net, args, 32, photo)
+    assert some["total"] < none["total"]  # the optimisation does something
+    sheet = Image.open(tmp_path / "great-wave.png")
+    assert sheet.width > 3 * 32 and sheet.height > 2 * 32  # photo + 2 sizes; painting, Johnson
