@@ -62,6 +62,15 @@ def load(path: Path, width: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
 
 
+def imagenet_vgg19(assets: Path):
+    """The loss network the bundled styles train with: the partial ImageNet VGG19 under
+    ``assets`` (Caffe input convention), in eval mode."""
+    from stylepipe_training.lossnet import LossNetOptions, get_loss_network
+
+    options = LossNetOptions(weights=assets / VGG, convention="caffe")
+    return get_loss_network("vgg19").build(options).eval()
+
+
 def scores(net, image, photo_feature, grams, layers) -> tuple[float, list[float]]:
     """The content term and the per-layer style terms of ``image``."""
     from stylepipe_training.losses import gram_matrix
@@ -111,10 +120,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if not (args.assets / VGG).is_file():
         raise SystemExit(f"needs {args.assets / VGG} (../shared/assets)")
-    from stylepipe_training.lossnet import LossNetOptions, get_loss_network
-
-    options = LossNetOptions(weights=args.assets / VGG, convention="caffe")
-    net = get_loss_network("vgg19").build(options).eval()
+    net = imagenet_vgg19(args.assets)
     layers = args.style_layers.split(",")
     print(f"{'style':16} {'image':34} {'content':>8} {'style':>8} {'c / s':>8}  per layer")
     with torch.no_grad():

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from loss_balance import ASSETS, LAYERS, PHOTO, STYLES, VGG
+from loss_balance import ASSETS, LAYERS, PHOTO, STYLES, VGG, imagenet_vgg19
 from quality_report import grid
 from quality_style import gatys, square_photo
 
@@ -67,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.assets / VGG).is_file():
         raise SystemExit(f"needs {args.assets / VGG} (../shared/assets)")
     torch.set_num_threads(args.threads)
-    from stylepipe_training.lossnet import LossNetOptions, get_loss_network
-
-    options = LossNetOptions(weights=args.assets / VGG, convention="caffe")
-    net = get_loss_network("vgg19").build(options).eval()
+    net = imagenet_vgg19(args.assets)
     photo = square_photo(args.assets / PHOTO, args.photo_size)
     painting, reference = (args.assets / path for path in STYLES[args.style])
     row = [("photo", photo[0])]

@@ -26,9 +26,7 @@ def test_style_size_probe_lowers_the_loss_and_writes_the_sheet(
     sizes = [r for r in rows if r and r[0] in ("32", "48")]
     assert len(sizes) == 2 and all(float(r[1]) > 0 for r in sizes)
     args = style_size.parse_args(argv)
-    from stylepipe_training.lossnet import LossNetOptions, get_loss_network
-
-    net = get_loss_network("vgg19").build(LossNetOptions(weights=ASSETS / VGG, convention="caffe"))
+    net = style_size.imagenet_vgg19(ASSETS)
     photo = style_size.square_photo(ASSETS / style_size.PHOTO, 32)
     none = style_size.optimise(net, style_size.parse_args([*argv, "--iterations", "1"]), 32, photo)
     some = style_size.optimise(net, args, 32, photo)
