@@ -158,18 +158,26 @@ def test_bundled_models_stay_small() -> None:
     assert 0 < total < 10 * 2**20
 
 
-def test_bundled_pixel_loss_x4_beats_bicubic_by_a_decibel_on_set5(capsys) -> None:
-    """The issue's quality target, on the real Set5 (Gaussian sigma 1 + bicubic, the
-    degradation the models were trained for; Y channel, 4-pixel border cropped)."""
+#: Each bundled upscaler's least PSNR gain over bicubic on Set5: the issue's +1 dB target
+#: for the pixel model; the feature models trade PSNR for sharpness, yet stay above bicubic
+#: (measured 2026-12-02: sr4 +1.71 dB, sr8 +0.94 dB; the random-VGG16 sr8 had +0.25 dB and a
+#: lower SSIM than bicubic).
+SET5_GAINS = {"sr4-pixel": 1.0, "sr4": 0.5, "sr8": 0.5}
+
+
+@pytest.mark.parametrize("name", sorted(SET5_GAINS))
+def test_bundled_upscaler_beats_bicubic_on_set5(name: str, capsys) -> None:
+    """On the real Set5 (Gaussian sigma 1 + bicubic, the degradation the models were
+    trained for; Y channel, scale-pixel border cropped), in PSNR and in SSIM."""
     set5 = REPO.parent / "shared" / "assets" / "sr_benchmarks" / "Set5" / "HR"
     if not set5.is_dir():
         pytest.skip(f"{set5} is missing (the shared assets are not beside the checkout)")
-    if ("stylepipe_sr", "sr4-pixel") not in SHIPPED:
-        pytest.fail("sr4-pixel is not bundled: run python training/bundle_models.py sr4-pixel")
+    if ("stylepipe_sr", name) not in SHIPPED:
+        pytest.fail(f"{name} is not bundled: run python training/bundle_models.py {name}")
     capsys.readouterr()
-    assert cli("eval", "sr", "--model", "stylepipe_sr/sr4-pixel", "--data", set5, "--json") == 0
+    assert cli("eval", "sr", "--model", f"stylepipe_sr/{name}", "--data", set5, "--json") == 0
     mean = json.loads(capsys.readouterr().out)["mean"]
-    assert mean["model_psnr"] >= mean["bicubic_psnr"] + 1.0, mean
+    assert mean["model_psnr"] >= mean["bicubic_psnr"] + SET5_GAINS[name], mean
     assert mean["model_ssim"] > mean["bicubic_ssim"], mean
 
 
