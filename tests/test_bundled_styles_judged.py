@@ -69,4 +69,5 @@ def test_every_bundled_style_is_trained_on_an_imagenet_loss_network() -> None:
         "starry-night",
         "great-wave",
         "composition-vii",
+        "the-scream",
     }

@@ -42,7 +42,7 @@ BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ a
 #: chicago, amber and hoovertowernight; README "Bundled models", 2026-12-02): every
 #: retrained style is recognised as its painting on all three; starry-night is nearest
 #: its painting at the least content lost, mosaic furthest (0.028-0.045).
-DEFAULT_MODELS = ("starry-night", "great-wave", "composition-vii", "mosaic")
+DEFAULT_MODELS = ("starry-night", "great-wave", "composition-vii", "the-scream", "mosaic")
 MIN_WORK_SIZE = 16
 
 
