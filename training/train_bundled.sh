@@ -8,7 +8,8 @@
 #   DEVICE=cuda PRECISION=bf16 STYLE_STEPS=40000 FIRST_PASS_STEPS=0 SR_STEPS=20000 THREADS=8 \
 #       nohup bash training/train_bundled.sh > runs/bundled.log 2>&1 &
 #
-# ONLY="mosaic udnie" trains just those.
+# ONLY="mosaic udnie" trains just those, through both passes (add STYLE_STEPS=2000 to stop
+# after the first).
 # Idempotent: a model whose pack is installed after its full step count is skipped, a
 # model with a checkpoint is resumed, a bundled model trained the same way for fewer
 # steps continues from its committed pack (--init-from), anything else starts; SIGTERM checkpoints the
