@@ -40,8 +40,9 @@ BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ a
 #: The default style: the first of these that is bundled (else the first bundled by name),
 #: best first by benchmarks/judge.py (an ImageNet MobileNet no model trains with; 512 px,
 #: chicago, amber and hoovertowernight; README "Bundled models", 2026-12-02): every
-#: retrained style is recognised as its painting on all three; starry-night is nearest
-#: its painting at the least content lost, mosaic furthest (0.028-0.045).
+#: style is recognised as its painting on all three; starry-night comes first as clearly
+#: nearer its painting than Johnson's model at less content lost (the-scream is nearer its
+#: own, but not yet as near as Johnson's), mosaic last (furthest, 0.028-0.045).
 DEFAULT_MODELS = ("starry-night", "great-wave", "composition-vii", "the-scream", "mosaic")
 MIN_WORK_SIZE = 16
 
