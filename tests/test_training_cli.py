@@ -20,7 +20,10 @@ from model_helpers import write_sr_pack, write_style_pack
 from PIL import Image
 from safetensors.torch import load_file
 from stylepipe_training.checkpoint import load_checkpoint
-from stylepipe_training.loop import Trainer
+from stylepipe_training.config import RunConfig
+from stylepipe_training.history import LossHistory
+from stylepipe_training.loop import RunState, Trainer
+from stylepipe_training.warmstart import WARMUP_STEPS
 
 from stylepipe.cli import main
 from stylepipe.plugins import Catalog, load_plugins
@@ -502,6 +505,37 @@ def test_init_from_continues_a_model_from_its_pack_alone(
     assert code == 0, err
     third = json.loads((stylepipe_home / "plugins" / "third" / "manifest.json").read_text())
     assert third["training"]["init_from"]["model"] == "first"
+
+
+def test_init_from_warms_the_learning_rate_up(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """A fresh Adam's first step moves every weight by about --lr; from a trained pack
+    that wrecked mosaic, so the rate starts near 0 and grows over WARMUP_STEPS."""
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    base = stylepipe_home / "plugins" / "base"
+    code, _, err = tiny_style(
+        style_image, photos, "warm", "--init-from", base, "--iterations", 3, "--lr", 1e-3
+    )
+    assert code == 0, err
+    assert f"warms up over {WARMUP_STEPS} steps" in err
+    before = load_file(str(base / "weights.safetensors"))
+    after = load_file(str(stylepipe_home / "plugins" / "warm" / "weights.safetensors"))
+    moved = max(float((after[k] - before[k]).abs().max()) for k in before)
+    assert 0 < moved <= 1.01e-3 / WARMUP_STEPS  # one step at 1/WARMUP_STEPS of the rate
+    state = load_checkpoint(stylepipe_home / "runs" / "warm" / "checkpoint.pt", "style")
+    assert state["extra"]["lr_warmup"] == {"start": 2, "steps": WARMUP_STEPS}
+
+
+def test_learning_rate_scale_grows_linearly_and_survives_a_resume(tmp_path: Path) -> None:
+    state = RunState(tmp_path, RunConfig(name="x", data="photos"), LossHistory(("total",)))
+    assert state.learning_rate_scale() == 1.0  # no warm-up: a fresh or resumed run
+    state.extra["lr_warmup"] = {"start": 100, "steps": 4}
+    scales = []
+    for step in range(100, 106):
+        state.step = step
+        scales.append(state.learning_rate_scale())
+    assert scales == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
 
 
 def test_init_from_refuses_what_does_not_fit(

@@ -99,6 +99,12 @@ class Trainer:
         self.optimizer.step()
         return {k: float(terms[k].detach()) for k in self.terms}
 
+    def scale_learning_rate(self, scale: float) -> None:
+        """Set every parameter group's learning rate to ``scale`` times its initial one."""
+        for group in self.optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * scale
+
     def _forward(self, inputs: Any) -> dict[str, torch.Tensor]:
         if self._compute == self.compute:
             return self.compute(inputs)
@@ -141,6 +147,15 @@ class RunState:
             "runtime_options": self.runtime_options,
             **trainer.state_dict(),
         }
+
+    def learning_rate_scale(self) -> float:
+        """Below 1 during a warm-up (``extra["lr_warmup"]``: the step it starts from and
+        its length): the learning rate grows linearly from nearly 0 to ``--lr``."""
+        warmup = self.extra.get("lr_warmup")
+        if not warmup or int(warmup["steps"]) <= 0:
+            return 1.0
+        done = self.step - int(warmup["start"]) + 1
+        return min(1.0, max(done, 1) / int(warmup["steps"]))
 
     def restore(self, trainer: Trainer, data: dict[str, Any]) -> None:
         """Put a loaded checkpoint back into the trainer and this state."""
@@ -217,6 +232,7 @@ def train_loop(
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()
+            trainer.scale_learning_rate(state.learning_rate_scale())
             terms = trainer.train_step(batches.batch(state.step))
             took = time.perf_counter() - started
             state.step += 1
