@@ -61,6 +61,7 @@ def test_the_queue_continues_a_committed_pack_and_skips_a_finished_one(tmp_path:
     assert "--iterations 2000" in named[0][1] and "--iterations 5000" in named[2][1]
     assert f"--init-from {mosaic}" in named[1][1] and "--iterations 5000" in named[1][1]
     assert all("--init-from" not in c and "--resume" not in c for n, c in named if n != "mosaic")
+    assert all("--lr 1e-3" in c for _, c in named)  # new runs take the queue's rate
     commands = (tmp_path / "home" / "commands.log").read_text()
     assert "--init-from" in commands  # the exact command is recorded
 
@@ -76,6 +77,7 @@ def test_a_run_with_a_checkpoint_is_resumed_before_any_pack(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     # both passes resume the run (the recorder installs no pack); none starts from the pack
     assert len(calls) == 2 and all("--resume" in c and "--init-from" not in c for c in calls)
+    assert all("--lr" not in c for c in calls)  # a rollback may have halved the run's rate
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")

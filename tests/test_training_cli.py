@@ -187,6 +187,13 @@ def test_a_resume_may_change_the_loss_weights_and_records_when(
     assert manifest["training"]["settings"]["weight_changes"] == config["weight_changes"]
     rows = load_checkpoint(run_dir / "checkpoint.pt", "style")["history"]["rows"]
     assert len(rows) == 3  # the third step trained with the new weight
+    # the learning rate too (after a divergence, or as a schedule)
+    code, _, err = run(
+        "train", "style", "--resume", "--name", "sched", "--iterations", 4, "--lr", 5e-4, "--force"
+    )
+    assert code == 0, err
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["lr"] == 5e-4 and config["weight_changes"][-1] == "step 3: lr 0.001 -> 0.0005"
 
 
 def config_weight(err: str) -> str:

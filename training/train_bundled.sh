@@ -39,6 +39,7 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
+LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
 # of blocks 1-3 but the inner ones of block 3, averaged (vgg19's reduction).
 LAYERS="${LAYERS:-relu1_1,relu1_2,relu2_1,relu2_2,relu3_1,relu3_4}"
@@ -74,13 +75,14 @@ train() {  # train KIND NAME STEPS ARGS...
     # a run with a checkpoint continues (a finished one trains on and replaces its pack);
     # without one, a bundled model trained on this loss network continues from its pack
     # (runs/ does not outlive a session here: only committed packs travel)
-    local resume=() bundled; bundled=$(bundled_steps "$kind" "$name")
+    # (a resumed run keeps its learning rate: a rollback after a loss spike may have halved it)
+    local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
         resume=(--resume --force)
     elif ((bundled >= steps)); then
         echo "== $name: bundled after $bundled steps, skipped"; return 0
     elif ((bundled > 0)); then
-        resume=(--init-from "$BUNDLED/stylepipe_$kind/models/$name")
+        resume+=(--init-from "$BUNDLED/stylepipe_$kind/models/$name")
     fi
     local command=("$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name"
                    "${COMMON[@]}" "${resume[@]}")

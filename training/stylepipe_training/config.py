@@ -31,10 +31,11 @@ SR_LOSSES = ("feature", "pixel")
 DEFAULT_LOSS_NET = "auto"  # the best ImageNet weights found (lossnet.choose_auto)
 #: Settings that may differ when a run is resumed.
 RESUME_OVERRIDES = frozenset({"iterations", "epochs", "data"})
-#: Loss weights a resumed run may change (a schedule, e.g. a lower style weight once the
-#: style is learnt); each change is recorded with its step in ``RunConfig.weight_changes``.
+#: Loss weights and the learning rate a resumed run may change (a schedule, e.g. a lower
+#: style weight once the style is learnt, or a lower rate after a divergence); each change
+#: is recorded with its step in ``RunConfig.weight_changes``.
 WEIGHT_OVERRIDES = frozenset(
-    {"content_weight", "style_weight", "tv_weight", "pixel_weight", "loss_weight"}
+    {"content_weight", "style_weight", "tv_weight", "pixel_weight", "loss_weight", "lr"}
 )
 
 

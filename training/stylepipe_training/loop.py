@@ -8,6 +8,7 @@ the current step, writes a checkpoint and stops. A second Ctrl-C stops at once.
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -24,12 +25,13 @@ from torch import nn
 
 from stylepipe.errors import StylepipeError
 
-from .checkpoint import capture_rng, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, find_checkpoint, restore_rng, save_checkpoint
 from .config import RunConfig
 from .data import PhotoBatches
 from .health import silent_layers_warning, watch_relus
 from .history import LossHistory
 from .progress import TrainingProgress, format_terms
+from .spikes import MAX_ROLLBACKS, SpikeGuard
 
 
 class TrainingDiverged(StylepipeError):
@@ -99,11 +101,9 @@ class Trainer:
         self.optimizer.step()
         return {k: float(terms[k].detach()) for k in self.terms}
 
-    def scale_learning_rate(self, scale: float) -> None:
-        """Set every parameter group's learning rate to ``scale`` times its initial one."""
+    def set_learning_rate(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-            group["lr"] = group["initial_lr"] * scale
+            group["lr"] = lr
 
     def _forward(self, inputs: Any) -> dict[str, torch.Tensor]:
         if self._compute == self.compute:
@@ -223,17 +223,27 @@ def train_loop(
     *,
     log: Callable[[str], None],
     on_step: StepHook | None = None,
+    guard: SpikeGuard | None = None,
 ) -> bool:
     """Train until ``state.config.iterations``; returns False when stopped by a signal
-    (after writing a checkpoint of the last finished step)."""
+    (after writing a checkpoint of the last finished step). A loss spike rolls the run
+    back to its last checkpoint at half the learning rate (:mod:`.spikes`)."""
     total, every = state.config.iterations, trainer.runtime.checkpoint_every
     speed: float | None = None
     silent_before: list[str] = []
+    guard = guard or SpikeGuard()
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()
-            trainer.scale_learning_rate(state.learning_rate_scale())
-            terms = trainer.train_step(batches.batch(state.step))
+            trainer.set_learning_rate(state.config.lr * state.learning_rate_scale())
+            try:
+                terms = trainer.train_step(batches.batch(state.step))
+                spike = guard.is_spike(terms["total"])
+            except TrainingDiverged:
+                terms, spike = {"total": math.nan}, True
+            if spike:
+                roll_back(trainer, state, guard, terms["total"], log=trainer.warn)
+                continue
             took = time.perf_counter() - started
             state.step += 1
             state.elapsed_s += took
@@ -256,3 +266,33 @@ def train_loop(
                 log(f"stopped by {stop.name} after step {state.step}")
                 return False
     return True
+
+
+def roll_back(
+    trainer: Trainer, state: RunState, guard: SpikeGuard, loss: float, *, log: Callable[[str], None]
+) -> None:
+    """After a loss spike at the coming step: back to the last checkpoint, at half the
+    learning rate (recorded in ``weight_changes``); raises :class:`TrainingDiverged`
+    when there is none to go back to, or after :data:`MAX_ROLLBACKS` of them."""
+    at, median = state.step + 1, guard.median
+    what = f"the loss at step {at} was {loss:.4g} (median of the steps before: {median:.4g})"
+    if guard.rollbacks >= MAX_ROLLBACKS:
+        raise TrainingDiverged(
+            f"{what}, after {MAX_ROLLBACKS} rollbacks",
+            hint="resume from the last checkpoint with a lower --lr, or lower the weights",
+        )
+    try:
+        path, data = find_checkpoint(state.run_dir, state.config.task)
+    except StylepipeError:
+        raise TrainingDiverged(
+            f"{what}, before the first checkpoint",
+            hint="start again with a lower --lr, or lower the weights",
+        ) from None
+    state.restore(trainer, data)
+    lr = state.config.lr
+    state.config.lr = lr / 2
+    state.config.weight_changes.append(
+        f"step {state.step}: lr {lr:g} -> {lr / 2:g} (rolled back from a loss spike: {what})"
+    )
+    guard.rollbacks += 1  # the window keeps the steps before the spike: they are the norm
+    log(f"{what}: rolled back to step {state.step} ({path.name}), learning rate {lr / 2:g}")
