@@ -98,7 +98,13 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
     _opt(run, "--name", help="model name (lowercase letters, digits, - _ .)")
     _add_length(run)
     _opt(run, "--batch-size", type=int, help=f"images per step (default {defaults.batch_size})")
-    _opt(run, "--lr", type=float, help=f"Adam learning rate (default {defaults.lr})")
+    _opt(
+        run,
+        "--lr",
+        type=float,
+        help=f"Adam learning rate (default {defaults.lr}); may change on --resume, and is "
+        "halved automatically after a loss spike",
+    )
     _opt(run, "--seed", type=int, help="seed of initialisation and data order (default 0)")
     _opt(run, "--workdir", help="folder of run folders (default: <user data dir>/runs)")
     _opt(
