@@ -61,7 +61,8 @@ def test_the_queue_continues_a_committed_pack_and_skips_a_finished_one(tmp_path:
     assert "--iterations 2000" in named[0][1] and "--iterations 5000" in named[2][1]
     assert f"--init-from {mosaic}" in named[1][1] and "--iterations 5000" in named[1][1]
     assert all("--init-from" not in c and "--resume" not in c for n, c in named if n != "mosaic")
-    assert all("--lr 1e-3" in c for _, c in named)  # new runs take the queue's rate
+    assert all("--lr 1e-3" in c for n, c in named if n != "mosaic")  # new runs: LR
+    assert "--lr 5e-4" in named[1][1]  # a continuation from a pack: CONTINUE_LR
     commands = (tmp_path / "home" / "commands.log").read_text()
     assert "--init-from" in commands  # the exact command is recorded
 

@@ -40,6 +40,7 @@ FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: n
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
+CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
 # of blocks 1-3 but the inner ones of block 3, averaged (vgg19's reduction).
 LAYERS="${LAYERS:-relu1_1,relu1_2,relu2_1,relu2_2,relu3_1,relu3_4}"
@@ -82,7 +83,7 @@ train() {  # train KIND NAME STEPS ARGS...
     elif ((bundled >= steps)); then
         echo "== $name: bundled after $bundled steps, skipped"; return 0
     elif ((bundled > 0)); then
-        resume+=(--init-from "$BUNDLED/stylepipe_$kind/models/$name")
+        resume=(--lr "$CONTINUE_LR" --init-from "$BUNDLED/stylepipe_$kind/models/$name")
     fi
     local command=("$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name"
                    "${COMMON[@]}" "${resume[@]}")
