@@ -23,19 +23,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from stylepipe.errors import StylepipeError
-
-from .checkpoint import capture_rng, find_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import capture_rng, restore_rng, save_checkpoint
 from .config import RunConfig
 from .data import PhotoBatches
 from .health import silent_layers_warning, watch_relus
 from .history import LossHistory
 from .progress import TrainingProgress, format_terms
-from .spikes import MAX_ROLLBACKS, SpikeGuard
-
-
-class TrainingDiverged(StylepipeError):
-    """The loss became NaN or infinite."""
+from .spikes import LOWER_THE_RATE, SpikeGuard, TrainingDiverged, roll_back
 
 
 @dataclass(frozen=True)
@@ -85,19 +79,23 @@ class Trainer:
 
     def train_step(self, batch: torch.Tensor) -> dict[str, float]:
         """Forward, backward and an optimizer step; returns the loss terms as floats."""
+        terms = self.forward_step(batch)
+        if not math.isfinite(float(terms["total"].detach())):
+            raise TrainingDiverged("the loss became NaN or infinite", hint=LOWER_THE_RATE)
+        return self.update(terms)
+
+    def forward_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss terms of a batch, with the graph for :meth:`update`."""
         batch = batch.to(self.runtime.device, memory_format=self.runtime.memory_format)
         with torch.no_grad():
             inputs = self.prepare(batch)
         self.optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            terms = self._forward(inputs)
-        total = terms["total"]
-        if not bool(torch.isfinite(total)):
-            raise TrainingDiverged(
-                "the loss became NaN or infinite",
-                hint="resume from the last checkpoint with a lower --lr, or lower the weights",
-            )
-        total.backward()
+            return self._forward(inputs)
+
+    def update(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Backward from ``terms["total"]`` and an optimizer step; the terms as floats."""
+        terms["total"].backward()
         self.optimizer.step()
         return {k: float(terms[k].detach()) for k in self.terms}
 
@@ -230,34 +228,29 @@ def train_loop(
     back to its last checkpoint at half the learning rate (:mod:`.spikes`)."""
     total, every = state.config.iterations, trainer.runtime.checkpoint_every
     speed: float | None = None
+    terms: dict[str, float] = {}
     silent_before: list[str] = []
     guard = guard or SpikeGuard()
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()
-            trainer.set_learning_rate(state.config.lr * state.learning_rate_scale())
-            try:
-                terms = trainer.train_step(batches.batch(state.step))
-                spike = guard.is_spike(terms["total"])
-            except TrainingDiverged:
-                terms, spike = {"total": math.nan}, True
-            if spike:
-                roll_back(trainer, state, guard, terms["total"], log=trainer.warn)
-                continue
-            took = time.perf_counter() - started
-            state.step += 1
-            state.elapsed_s += took
-            state.history.append(state.step, terms)
-            rate = state.config.batch_size / max(took, 1e-9)
-            speed = rate if speed is None else 0.9 * speed + 0.1 * rate
-            progress.update(state.step, speed, terms)
-            if on_step is not None:
-                on_step(state.step, terms)
-            if stop.requested or state.step % every == 0 or state.step == total:
+            trained = guarded_step(trainer, batches, state, guard)
+            if trained is not None:
+                terms = trained
+                took = time.perf_counter() - started
+                state.elapsed_s += took
+                state.history.append(state.step, terms)
+                rate = state.config.batch_size / max(took, 1e-9)
+                speed = rate if speed is None else 0.9 * speed + 0.1 * rate
+                progress.update(state.step, speed, terms)
+                if on_step is not None:
+                    on_step(state.step, terms)
+            due = trained is not None and state.step % every == 0
+            if stop.requested or due or state.step == total:
                 path, silent = write_checkpoint(trainer, state)
                 log(
                     f"step {state.step}/{total}: {format_terms(terms)}; "
-                    f"{speed:.2f} img/s; checkpoint {path}"
+                    f"{speed or 0:.2f} img/s; checkpoint {path}"
                 )
                 if silent and silent != silent_before:
                     trainer.warn(silent_layers_warning(state.step, silent))
@@ -268,31 +261,23 @@ def train_loop(
     return True
 
 
-def roll_back(
-    trainer: Trainer, state: RunState, guard: SpikeGuard, loss: float, *, log: Callable[[str], None]
-) -> None:
-    """After a loss spike at the coming step: back to the last checkpoint, at half the
-    learning rate (recorded in ``weight_changes``); raises :class:`TrainingDiverged`
-    when there is none to go back to, or after :data:`MAX_ROLLBACKS` of them."""
-    at, median = state.step + 1, guard.median
-    what = f"the loss at step {at} was {loss:.4g} (median of the steps before: {median:.4g})"
-    if guard.rollbacks >= MAX_ROLLBACKS:
-        raise TrainingDiverged(
-            f"{what}, after {MAX_ROLLBACKS} rollbacks",
-            hint="resume from the last checkpoint with a lower --lr, or lower the weights",
+def guarded_step(
+    trainer: Trainer, batches: PhotoBatches, state: RunState, guard: SpikeGuard
+) -> dict[str, float] | None:
+    """One step at the scheduled learning rate, the loss judged before the update
+    (:mod:`.spikes`): the loss terms, or None for a skipped batch or a rollback."""
+    trainer.set_learning_rate(state.config.lr * state.learning_rate_scale())
+    graph = trainer.forward_step(batches.batch(state.step))
+    state.step += 1
+    loss = float(graph["total"].detach())
+    if not guard.is_spike(loss):
+        return trainer.update(graph)
+    del graph
+    if guard.record(state.step, loss):
+        roll_back(trainer, state, guard, log=trainer.warn)
+    else:
+        trainer.warn(
+            f"step {state.step}: loss {loss:.4g} against a median of {guard.median:.4g}:"
+            " a spike, batch skipped"
         )
-    try:
-        path, data = find_checkpoint(state.run_dir, state.config.task)
-    except StylepipeError:
-        raise TrainingDiverged(
-            f"{what}, before the first checkpoint",
-            hint="start again with a lower --lr, or lower the weights",
-        ) from None
-    state.restore(trainer, data)
-    lr = state.config.lr
-    state.config.lr = lr / 2
-    state.config.weight_changes.append(
-        f"step {state.step}: lr {lr:g} -> {lr / 2:g} (rolled back from a loss spike: {what})"
-    )
-    guard.rollbacks += 1  # the window keeps the steps before the spike: they are the norm
-    log(f"{what}: rolled back to step {state.step} ({path.name}), learning rate {lr / 2:g}")
+    return None

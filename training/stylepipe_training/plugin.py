@@ -103,7 +103,7 @@ def _add_common(parser: argparse.ArgumentParser, defaults: Any) -> None:
         "--lr",
         type=float,
         help=f"Adam learning rate (default {defaults.lr}); may change on --resume, and is "
-        "halved automatically after a loss spike",
+        "halved automatically after a burst of loss spikes",
     )
     _opt(run, "--seed", type=int, help="seed of initialisation and data order (default 0)")
     _opt(run, "--workdir", help="folder of run folders (default: <user data dir>/runs)")
