@@ -224,8 +224,8 @@ def train_loop(
     guard: SpikeGuard | None = None,
 ) -> bool:
     """Train until ``state.config.iterations``; returns False when stopped by a signal
-    (after writing a checkpoint of the last finished step). A loss spike rolls the run
-    back to its last checkpoint at half the learning rate (:mod:`.spikes`)."""
+    (after writing a checkpoint of the last finished step). A loss spike skips its
+    batch; a burst of them rolls the run back at half the learning rate (:mod:`.spikes`)."""
     total, every = state.config.iterations, trainer.runtime.checkpoint_every
     speed: float | None = None
     terms: dict[str, float] = {}
