@@ -70,4 +70,5 @@ def test_every_bundled_style_is_trained_on_an_imagenet_loss_network() -> None:
         "great-wave",
         "composition-vii",
         "the-scream",
+        "udnie",
     }
