@@ -75,7 +75,7 @@ train() {  # train KIND NAME STEPS ARGS...
     fi
     # a run with a checkpoint continues (a finished one trains on and replaces its pack);
     # without one, a bundled model trained on this loss network continues from its pack
-    # (runs/ does not outlive a session here: only committed packs travel)
+    # (runs/ may not outlive a session here: only committed packs surely travel)
     # (a resumed run keeps its learning rate: a rollback after a loss spike may have halved it)
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
