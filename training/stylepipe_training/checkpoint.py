@@ -99,17 +99,24 @@ def load_checkpoint(path: Path, task: str) -> dict[str, Any]:
     return data
 
 
-def find_checkpoint(run_dir: Path, task: str) -> tuple[Path, dict[str, Any]]:
-    """The newest readable checkpoint in ``run_dir`` (latest, else previous)."""
+def find_checkpoint(
+    run_dir: Path, task: str, *, at_most_step: int | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """The newest readable checkpoint in ``run_dir`` (latest, else previous), of a step
+    no later than ``at_most_step`` when given."""
     errors = []
     for name in (LATEST, PREVIOUS):
         path = run_dir / name
         if not path.exists():
             continue
         try:
-            return path, load_checkpoint(path, task)
+            data = load_checkpoint(path, task)
         except CheckpointError as exc:
             errors.append(str(exc))
+            continue
+        if at_most_step is None or int(data["step"]) <= at_most_step:
+            return path, data
+        errors.append(f"{path} is of step {data['step']}, after {at_most_step}")
     if errors:
         raise CheckpointError("no readable checkpoint: " + "; ".join(errors))
     raise CheckpointError(

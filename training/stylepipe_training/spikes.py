@@ -24,11 +24,11 @@ import os
 import statistics
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stylepipe.errors import StylepipeError
 
-from .checkpoint import LATEST, PREVIOUS, CheckpointError, load_checkpoint
+from .checkpoint import LATEST, PREVIOUS, CheckpointError, find_checkpoint
 
 if TYPE_CHECKING:
     from .loop import RunState, Trainer
@@ -82,22 +82,6 @@ class SpikeGuard:
         return f"the loss spiked ({losses}; median of the steps before: {self.median:.4g})"
 
 
-def checkpoint_before(state: RunState, step: int) -> tuple[str, dict[str, Any]] | None:
-    """The newest readable checkpoint of the run written at least MARGIN steps before
-    ``step`` (the latest may already hold the leaving network), with its file name."""
-    for name in (LATEST, PREVIOUS):
-        path = state.run_dir / name
-        if not path.is_file():
-            continue
-        try:
-            data = load_checkpoint(path, state.config.task)
-        except CheckpointError:
-            continue
-        if int(data["step"]) <= step - MARGIN:
-            return name, data
-    return None
-
-
 def roll_back(
     trainer: Trainer, state: RunState, guard: SpikeGuard, log: Callable[[str], None]
 ) -> None:
@@ -107,13 +91,16 @@ def roll_back(
     what = guard.describe()
     if guard.rollbacks >= MAX_ROLLBACKS:
         raise TrainingDiverged(f"{what}, after {MAX_ROLLBACKS} rollbacks", hint=LOWER_THE_RATE)
-    found = checkpoint_before(state, guard.spikes[0][0])
-    if found is None:
+    try:  # the latest may already hold the leaving network: MARGIN steps before the burst
+        path, data = find_checkpoint(
+            state.run_dir, state.config.task, at_most_step=guard.spikes[0][0] - MARGIN
+        )
+    except CheckpointError:
         raise TrainingDiverged(
             f"{what}, and no checkpoint from before it to go back to",
             hint="start again with a lower --lr, or lower the weights",
-        )
-    name, data = found
+        ) from None
+    name = path.name
     if name == PREVIOUS:  # the latest may hold the leaving network: the one before replaces it
         os.replace(state.run_dir / PREVIOUS, state.run_dir / LATEST)
     state.restore(trainer, data)
