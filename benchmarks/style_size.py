@@ -11,7 +11,13 @@ smaller painting makes the same layers see larger shapes of it.
     .venv/bin/python benchmarks/style_size.py --style great-wave --sizes 192,256,384
 
 Totals at different sizes are measured against different Gram targets: compare the
-pictures, not the numbers across sizes.
+pictures, not the numbers across sizes, or add ``--judge``: the independent ImageNet
+judge of ``judge.py`` (evaluation only) then scores every picture, and Johnson's output
+cut the same way, by its Gram distance to the painting and whether it is the nearest
+painting. Compare criteria (``--style-layer-weights``, ``--style-weight``) by that::
+
+    .venv/bin/python benchmarks/style_size.py --style mosaic --sizes 384 --judge \
+        --style-layer-weights 0.5,0.5,1,1,1.5,1.5
 """
 
 from __future__ import annotations
@@ -37,10 +43,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--style-weight", type=float, default=10.0)
     p.add_argument("--tv-weight", type=float, default=10.0)
     p.add_argument("--style-layers", default=LAYERS, help="comma-separated ReLUs")
+    p.add_argument("--style-layer-weights", help="one weight per style layer (default: 1 each)")
+    p.add_argument("--judge", action="store_true", help="score each picture with the judge")
     p.add_argument("--assets", type=Path, default=ASSETS, help="the shared assets folder")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "style_size", help="folder")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     return p.parse_args(argv)
+
+
+def layer_weights(args: argparse.Namespace) -> dict[str, float]:
+    """``--style-layers`` with ``--style-layer-weights`` (1 each when not given)."""
+    from stylepipe_training.config import parse_layer_weights
+
+    weights = parse_layer_weights(args.style_layers, args.style_layer_weights)
+    return weights or {name: 1.0 for name in args.style_layers.split(",")}
+
+
+def judge_scores(args: argparse.Namespace, pictures: list[tuple[str, torch.Tensor]]) -> None:
+    """Print each picture's judge distance to the style's painting, and its nearest."""
+    import judge_metric as jm
+
+    judge = jm.Judge(jm.load_network(args.assets))
+    paintings = jm.Paintings.load(args.assets / "style_images", judge, args.photo_size)
+    own = paintings.pick([args.style])
+    print(f"judge ({own}): {'picture':24} {'own':>7} {'nearest':>12}")
+    for label, image in pictures:
+        verdict = paintings.verdict(judge.measure(image[None])[0], own)
+        print(f"judge ({own}): {label:24} {verdict['own']:7.4f} {verdict['nearest']:>12}")
 
 
 def optimise(net, args: argparse.Namespace, size: int, photo: torch.Tensor) -> dict:
@@ -55,7 +84,7 @@ def optimise(net, args: argparse.Namespace, size: int, photo: torch.Tensor) -> d
         content_weight=1.0,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
-        style_layers={name: 1.0 for name in args.style_layers.split(",")},
+        style_layers=layer_weights(args),
     )
     start = time.perf_counter()
     run = gatys(criterion, photo, [args.iterations], optimizer="lbfgs", lr=1.0)
@@ -87,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     sheet = args.out / f"{args.style}.png"
     grid([row, extras]).save(sheet)
     print(f"sheet: {sheet}")
+    if args.judge:
+        judge_scores(args, [*row, *extras[1:]])
     return 0
 
 

@@ -33,3 +33,27 @@ def test_style_size_probe_lowers_the_loss_and_writes_the_sheet(
     assert some["total"] < none["total"]  # the optimisation does something
     sheet = Image.open(tmp_path / "great-wave.png")
     assert sheet.width > 3 * 32 and sheet.height > 2 * 32  # photo + 2 sizes; painting, Johnson
+
+
+@pytest.mark.skipif(
+    not (ASSETS / VGG).is_file() or not (ASSETS / "judge_networks").is_dir(),
+    reason="needs ../shared/assets loss and judge networks",
+)
+def test_style_size_probe_judges_each_picture_with_layer_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--style", "mosaic", "--sizes", "32", "--photo-size", "32", "--iterations", "2"]
+    argv += ["--threads", "1", "--out", str(tmp_path), "--judge"]
+    argv += ["--style-layer-weights", "0,0,0,1,2,3"]
+    assert style_size.layer_weights(style_size.parse_args(argv))["relu3_4"] == 3.0
+    assert style_size.main(argv) == 0
+    judged = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("judge")]
+    labels = [" ".join(row[2:-2]) for row in judged[1:]]
+    assert labels == ["photo", "style size 32", "Johnson's model"]
+    assert all(float(row[-2]) > 0 for row in judged[1:])
+
+
+def test_style_size_layer_weights_must_match_the_layers() -> None:
+    args = style_size.parse_args(["--style-layer-weights", "1,2"])
+    with pytest.raises(Exception, match="one per style layer"):
+        style_size.layer_weights(args)
