@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from PIL import Image
+from stylepipe_training import loop
 from stylepipe_training.config import SRConfig
 from stylepipe_training.history import LossHistory
 from stylepipe_training.loop import RunState, Runtime, Trainer, train_loop
@@ -100,6 +102,16 @@ def test_a_burst_of_spikes_rolls_back_at_half_the_rate(tmp_path: Path) -> None:
     assert steps == list(range(1, 49))  # the replayed steps replace the lost ones
     assert max(row[1] for row in state.history.rows) < 1.0
     assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_a_rollback_keeps_the_time_spent_on_the_lost_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = iter(range(10**6))  # a clock that ticks 1 s each time it is read: 1 s a step
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    state, _ = train(tmp_path, PoisonedBatches(range(36, 39), times=1))
+    # 36 steps before the burst (37-39 skipped), back to 16, then 17-48 again: 68 steps
+    assert state.elapsed_s == 68.0
 
 
 def test_a_burst_that_keeps_coming_stops_the_run(tmp_path: Path) -> None:

@@ -103,7 +103,9 @@ def roll_back(
     name = path.name
     if name == PREVIOUS:  # the latest may hold the leaving network: the one before replaces it
         os.replace(state.run_dir / PREVIOUS, state.run_dir / LATEST)
+    elapsed = state.elapsed_s  # the replayed steps cost time too: the run's wall time keeps it
     state.restore(trainer, data)
+    state.elapsed_s = elapsed
     lr = state.config.lr
     state.config.lr = lr / 2
     state.config.weight_changes.append(
