@@ -71,4 +71,5 @@ def test_every_bundled_style_is_trained_on_an_imagenet_loss_network() -> None:
         "composition-vii",
         "the-scream",
         "udnie",
+        "shipwreck-of-the-minotaur",
     }

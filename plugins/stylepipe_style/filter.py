@@ -42,13 +42,16 @@ BUNDLED_SOURCE = __name__.rpartition(".")[0]  # "stylepipe_style": its models/ a
 #: chicago, amber and hoovertowernight; README "Bundled models", 2026-12-02): every
 #: style is recognised as its painting on all three; starry-night comes first as clearly
 #: nearer its painting than Johnson's model at less content lost (the-scream is nearer its
-#: own, but not yet as near as Johnson's), udnie (nearer than Johnson's at 2,000 steps,
-#: but in one teal where Picabia has many colours), mosaic last (furthest, 0.021-0.032).
+#: own, but not yet as near as Johnson's), shipwreck-of-the-minotaur (the nearest of all
+#: to its painting, 0.009-0.012, but with no reference model to hold it to, and dark),
+#: udnie (nearer than Johnson's at 2,000 steps, but in one teal where Picabia has many
+#: colours), mosaic last (furthest, 0.021-0.032).
 DEFAULT_MODELS = (
     "starry-night",
     "great-wave",
     "composition-vii",
     "the-scream",
+    "shipwreck-of-the-minotaur",
     "udnie",
     "mosaic",
 )
