@@ -52,11 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def layer_weights(args: argparse.Namespace) -> dict[str, float]:
-    """``--style-layers`` with ``--style-layer-weights`` (1 each when not given)."""
+    """``--style-layers`` weighted as ``stylepipe train`` weighs them on ``vgg19``: the
+    given ``--style-layer-weights``, else 1/n each (the network's mean reduction)."""
     from stylepipe_training.config import parse_layer_weights
 
-    weights = parse_layer_weights(args.style_layers, args.style_layer_weights)
-    return weights or {name: 1.0 for name in args.style_layers.split(",")}
+    weights = parse_layer_weights(args.style_layers, args.style_layer_weights) or {}
+    if args.style_layer_weights is None:
+        weights = {name: 1.0 / len(weights) for name in weights}
+    return weights
 
 
 def judge_scores(args: argparse.Namespace, pictures: list[tuple[str, torch.Tensor]]) -> None:

@@ -53,6 +53,14 @@ def test_style_size_probe_judges_each_picture_with_layer_weights(
     assert all(float(row[-2]) > 0 for row in judged[1:])
 
 
+def test_style_size_weighs_the_layers_as_training_does() -> None:
+    """Without weights, ``stylepipe train --loss-net vgg19`` averages its style layers
+    (each 1/n): the probe must optimise the very criterion the recipe trains on."""
+    weights = style_size.layer_weights(style_size.parse_args([]))
+    assert list(weights) == style_size.LAYERS.split(",")
+    assert all(w == pytest.approx(1 / 6) for w in weights.values())
+
+
 def test_style_size_layer_weights_must_match_the_layers() -> None:
     args = style_size.parse_args(["--style-layer-weights", "1,2"])
     with pytest.raises(Exception, match="one per style layer"):
