@@ -63,16 +63,22 @@ def layer_weights(args: argparse.Namespace) -> dict[str, float]:
 
 
 def judge_scores(args: argparse.Namespace, pictures: list[tuple[str, torch.Tensor]]) -> None:
-    """Print each picture's judge distance to the style's painting, and its nearest."""
+    """Print each picture's judge distance to the style's painting, its content distance
+    to the photo (the first picture) and its nearest painting."""
     import judge_metric as jm
 
     judge = jm.Judge(jm.load_network(args.assets))
     paintings = jm.Paintings.load(args.assets / "style_images", judge, args.photo_size)
     own = paintings.pick([args.style])
-    print(f"judge ({own}): {'picture':24} {'own':>7} {'nearest':>12}")
+    photo_content = judge.measure(pictures[0][1][None])[1]
+    print(f"judge ({own}): {'picture':24} {'own':>7} {'content':>7} {'nearest':>12}")
     for label, image in pictures:
-        verdict = paintings.verdict(judge.measure(image[None])[0], own)
-        print(f"judge ({own}): {label:24} {verdict['own']:7.4f} {verdict['nearest']:>12}")
+        grams, content = judge.measure(image[None])
+        verdict = paintings.verdict(grams, own)
+        lost = jm.content_distance(content, photo_content)
+        print(
+            f"judge ({own}): {label:24} {verdict['own']:7.4f} {lost:7.3f} {verdict['nearest']:>12}"
+        )
 
 
 def optimise(net, args: argparse.Namespace, size: int, photo: torch.Tensor) -> dict:

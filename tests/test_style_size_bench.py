@@ -48,9 +48,11 @@ def test_style_size_probe_judges_each_picture_with_layer_weights(
     assert style_size.layer_weights(style_size.parse_args(argv))["relu3_4"] == 3.0
     assert style_size.main(argv) == 0
     judged = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("judge")]
-    labels = [" ".join(row[2:-2]) for row in judged[1:]]
+    labels = [" ".join(row[2:-3]) for row in judged[1:]]
     assert labels == ["photo", "style size 32", "Johnson's model"]
-    assert all(float(row[-2]) > 0 for row in judged[1:])
+    assert all(float(row[-3]) > 0 for row in judged[1:])  # distance to the painting
+    lost = [float(row[-2]) for row in judged[1:]]
+    assert lost[0] == 0 and lost[1] > 0 and lost[2] > 0  # the photo has lost nothing
 
 
 def test_style_size_weighs_the_layers_as_training_does() -> None:
