@@ -534,6 +534,37 @@ def test_init_from_warms_the_learning_rate_up(
     assert state["extra"]["lr_warmup"] == {"start": 2, "steps": WARMUP_STEPS}
 
 
+def test_init_from_records_the_weights_it_changes_and_the_packs_own(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """A style continued at another style weight says so in its manifest, and a model
+    continued from that one keeps the record: the whole schedule travels with the pack."""
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    settings = manifest_settings(stylepipe_home, "base")
+    assert settings["weight_changes"] == []
+    weight = settings["style_weight"] * 2
+    code, _, err = tiny_style(
+        style_image, photos, "more", "--init-from", "base", "--iterations", 3,
+        "--style-weight", weight,
+    )  # fmt: skip
+    assert code == 0, err
+    change = (
+        f"step 2: style_weight {settings['style_weight']} -> {weight} (continued from the pack)"
+    )
+    assert manifest_settings(stylepipe_home, "more")["weight_changes"] == [change]
+    code, _, err = tiny_style(
+        style_image, photos, "most", "--init-from", "more", "--iterations", 4,
+        "--style-weight", weight,
+    )  # fmt: skip
+    assert code == 0, err
+    assert manifest_settings(stylepipe_home, "most")["weight_changes"] == [change]
+
+
+def manifest_settings(home: Path, name: str) -> dict:
+    manifest = json.loads((home / "plugins" / name / "manifest.json").read_text())
+    return manifest["training"]["settings"]
+
+
 def test_learning_rate_scale_grows_linearly_and_survives_a_resume(tmp_path: Path) -> None:
     state = RunState(tmp_path, RunConfig(name="x", data="photos"), LossHistory(("total",)))
     assert state.learning_rate_scale() == 1.0  # no warm-up: a fresh or resumed run

@@ -26,7 +26,7 @@ from stylepipe.errors import StylepackError, UsageError
 from stylepipe.models.weights import check_weights, sha256_file
 from stylepipe.packs.format import MANIFEST, Pack, load_pack_weights, read_pack
 
-from .config import RunConfig
+from .config import WEIGHT_OVERRIDES, RunConfig
 from .loop import RunState, Trainer
 
 #: Steps over which a run started from a pack warms its learning rate up to ``--lr``.
@@ -86,6 +86,7 @@ def start_from_pack(
     training: dict[str, Any] = pack.manifest.get("training", {})
     state.step = steps
     state.elapsed_s = float(training.get("duration_s") or 0.0)
+    record_weight_changes(training.get("settings") or {}, config, steps)
     state.extra["init_from"] = {
         "model": pack.name,
         "steps": steps,
@@ -97,6 +98,18 @@ def start_from_pack(
         f"starting from {pack.name} ({pack.path}) at step {steps}, with a fresh optimizer"
         f" whose learning rate warms up over {WARMUP_STEPS} steps"
     )
+
+
+def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int) -> None:
+    """Carry the pack's own ``weight_changes`` into this run's, and add each loss weight
+    (or learning rate) this run changes at ``step``: the manifest then tells the whole
+    schedule, e.g. a style trained at style weight 10 and continued at 20."""
+    changes = [str(c) for c in settings.get("weight_changes") or []]
+    for key in sorted(WEIGHT_OVERRIDES):
+        before, now = settings.get(key), getattr(config, key, None)
+        if before is not None and now is not None and float(before) != float(now):
+            changes.append(f"step {step}: {key} {before} -> {now} (continued from the pack)")
+    config.weight_changes[:0] = changes
 
 
 def warn_if_other_loss_network(state: RunState, app: App) -> None:
