@@ -27,7 +27,9 @@ def write_manifest(
     return folder
 
 
-def run_queue(tmp_path: Path, only: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def run_queue(
+    tmp_path: Path, only: str, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     calls = tmp_path / "calls.txt"
     recorder = tmp_path / "stylepipe"
     recorder.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
@@ -39,6 +41,8 @@ def run_queue(tmp_path: Path, only: str) -> tuple[subprocess.CompletedProcess[st
         "STYLEPIPE_HOME": str(tmp_path / "home"),
         "BUNDLED": str(tmp_path / "plugins"),
         "ONLY": only,
+        "MOSAIC_LATE_STEPS": "0",
+        **settings,
     }
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
     lines = calls.read_text().splitlines() if calls.exists() else []
@@ -90,3 +94,20 @@ def test_a_pixel_loss_upscaler_counts_whatever_loss_network_it_names(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "sr4-pixel: bundled after 3000 steps, skipped" in done.stdout
     assert len(calls) == 1 and "--name sr4 " in calls[0] and "--init-from" not in calls[0]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_mosaic_goes_on_at_a_higher_style_weight_after_its_full_steps(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "plugins", "style", "mosaic", 5000, "vgg19")
+    write_manifest(tmp_path / "plugins", "style", "udnie", 5000, "vgg19")
+    done, calls = run_queue(tmp_path, "mosaic udnie", MOSAIC_LATE_STEPS="6500")
+    assert done.returncode == 0, done.stderr
+    (late,) = calls  # both at 5,000 already: only mosaic's late pass trains
+    assert "--name mosaic " in late and "--iterations 6500" in late
+    assert "--style-weight 30" in late and "--init-from" in late  # recorded by --init-from
+    # paper-length runs (STYLE_STEPS above it) have no late pass
+    paper = tmp_path / "paper"
+    write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
+    done, calls = run_queue(paper, "mosaic", MOSAIC_LATE_STEPS="6500", STYLE_STEPS="40000")
+    assert done.returncode == 0, done.stderr
+    assert calls and all("--style-weight 10 " in c for c in calls)

@@ -39,6 +39,10 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
+# mosaic goes on past STYLE_STEPS to MOSAIC_LATE_STEPS at style weight 30 (0: no late pass):
+# at 10 even the criterion's optimum stays further from the painting than Johnson's model
+# (RECIPES.md, "Mosaic").
+MOSAIC_LATE_STEPS="${MOSAIC_LATE_STEPS:-6500}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
@@ -114,10 +118,10 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # about 3.4 and 0.05; only a weight between about 3 and 16 makes the training prefer
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
 # (An earlier mosaic run at 100, then 30, lost the photo entirely.)
-style_recipe() {  # style_recipe NAME STEPS: each bundled style's settings
-    local name=$1 steps=$2
+style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT]: each bundled style's settings
+    local name=$1 steps=$2 weight=${3:-10}
     case $name in
-    mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" 384 10 \
+    mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" 384 "$weight" \
         "Mosaic (style image from pytorch/examples)" ;;
     starry-night) style "$name" "$steps" "$JJ/starry_night_crop.jpg" 384 10 \
         "The Starry Night, Vincent van Gogh, 1889 (public domain)" ;;
@@ -150,4 +154,5 @@ sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
+((MOSAIC_LATE_STEPS > STYLE_STEPS)) && style_recipe mosaic "$MOSAIC_LATE_STEPS" 30
 echo "== all done $(date -u +%FT%TZ)"
