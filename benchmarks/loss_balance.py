@@ -50,6 +50,14 @@ STYLES = {
         f"style_images/{JJ}/composition_vii.jpg",
         f"reference_outputs/{JJ}/eccv16/chicago_composition_vii.jpg",
     ),
+    "the-scream": (
+        f"style_images/{JJ}/the_scream.jpg",
+        f"reference_outputs/{JJ}/chicago_scream.jpg",
+    ),
+    "udnie": (
+        f"style_images/{JJ}/udnie.jpg",
+        f"reference_outputs/{JJ}/chicago_udnie.jpg",
+    ),
 }
 PHOTO = f"content_images/{JJ}/chicago.jpg"
 
