@@ -185,13 +185,17 @@ def test_a_resume_may_change_the_loss_weights_and_records_when(
     assert config["weight_changes"] == [f"step 2: style_weight {config_weight(err)} -> 7.5"]
     manifest = json.loads((stylepipe_home / "plugins" / "sched" / "manifest.json").read_text())
     assert manifest["training"]["settings"]["weight_changes"] == config["weight_changes"]
-    rows = load_checkpoint(run_dir / "checkpoint.pt", "style")["history"]["rows"]
-    assert len(rows) == 3  # the third step trained with the new weight
-    # the learning rate too (after a divergence, or as a schedule)
+    state = load_checkpoint(run_dir / "checkpoint.pt", "style")
+    assert len(state["history"]["rows"]) == 3  # the third step trained with the new weight
+    # Adam's moments belong to the old loss: the rate warms up again from the resumed step
+    assert f"style_weight changed: the learning rate warms up again over {WARMUP_STEPS}" in err
+    assert state["extra"]["lr_warmup"] == {"start": 2, "steps": WARMUP_STEPS}
+    # the learning rate too (after a divergence, or as a schedule); no warm-up for that
     code, _, err = run(
         "train", "style", "--resume", "--name", "sched", "--iterations", 4, "--lr", 5e-4, "--force"
     )
     assert code == 0, err
+    assert "warms up again" not in err
     config = json.loads((run_dir / "config.json").read_text())
     assert config["lr"] == 5e-4 and config["weight_changes"][-1] == "step 3: lr 0.001 -> 0.0005"
 

@@ -124,3 +124,25 @@ def test_a_burst_that_keeps_coming_stops_the_run(tmp_path: Path) -> None:
 def test_a_burst_with_no_checkpoint_before_it_stops_the_run(tmp_path: Path) -> None:
     with pytest.raises(TrainingDiverged, match="no checkpoint from before it"):
         train(tmp_path, PoisonedBatches(range(10, 13), times=1))
+
+
+def test_a_resumed_run_is_guarded_from_its_first_step(tmp_path: Path) -> None:
+    """The window starts from the run's loss history: a spike on the first step after a
+    resume is caught, not trained on (waiting for 100 fresh steps let mosaic diverge)."""
+    torch.manual_seed(0)
+    trainer = GreyTrainer(nn.Conv2d(3, 3, 1), Runtime(channels_last=False), 1e-2)
+    config = SRConfig(name="tiny", data=str(tmp_path), iterations=34, lr=1e-2)
+    history = LossHistory(trainer.terms, [[step, 0.5] for step in range(1, 31)])
+    state = RunState(run_dir=tmp_path, config=config, history=history, step=30)
+    warnings: list[str] = []
+    trainer.warn = warnings.append
+    with TrainingProgress(UI(quiet=True), "tiny", 34) as progress:
+        assert train_loop(trainer, PoisonedBatches(range(30, 31), 1), state, progress, log=len)
+    assert warnings and warnings[0].startswith("step 31: loss")
+    assert [int(row[0]) for row in state.history.rows[30:]] == [32, 33, 34]
+
+
+def test_the_guard_judges_from_min_window_values() -> None:
+    guard = SpikeGuard(factor=10, window=100, min_window=20)
+    assert not any(guard.is_spike(1.0) for _ in range(19)) and not guard.is_spike(50.0)
+    assert guard.is_spike(50.0)  # 20 values now (the first 50 joined): median 1

@@ -231,6 +231,7 @@ def train_loop(
     terms: dict[str, float] = {}
     silent_before: list[str] = []
     guard = guard or SpikeGuard()
+    guard.seed(state.history.column("total"))  # a resumed run is guarded from its first step
     with stop_signals() as stop:
         while state.step < total:
             started = time.perf_counter()

@@ -33,7 +33,7 @@ from .loop import RunState, Runtime, Trainer, train_loop
 from .lossnet import AUTO, LossNetOptions, choose_auto, get_loss_network
 from .progress import TrainingProgress
 from .vgg import LossNetwork
-from .warmstart import find_init_pack, start_from_pack
+from .warmstart import find_init_pack, start_from_pack, warm_up_after_changed_weights
 
 RUNS = "runs"
 
@@ -226,6 +226,7 @@ def new_state(
     state = RunState(run_dir, config, LossHistory(trainer.terms))
     if data is not None:
         state.restore(trainer, data)
+        warm_up_after_changed_weights(data["config"], config, state, app)
     elif given.get("init_from"):
         start_from_pack(find_init_pack(app, given["init_from"]), config, trainer, state, app)
     state.extra.setdefault("run_id", uuid.uuid4().hex)  # lets a resumed run replace its pack

@@ -112,6 +112,26 @@ def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int
     config.weight_changes[:0] = changes
 
 
+#: Loss weights whose change on a resume restarts the learning-rate warm-up.
+LOSS_WEIGHTS = WEIGHT_OVERRIDES - {"lr"}
+
+
+def warm_up_after_changed_weights(
+    saved: dict[str, Any], config: RunConfig, state: RunState, app: App
+) -> None:
+    """A run resumed with other loss weights warms its learning rate up again over
+    :data:`WARMUP_STEPS`: Adam's moment estimates belong to the old loss, and with a larger
+    weight its steps grow by the ratio until they catch up (mosaic resumed at 3x the
+    style weight and 5e-4 diverged within 10 steps)."""
+    changed = [k for k in sorted(LOSS_WEIGHTS) if k in saved and saved[k] != getattr(config, k)]
+    if not changed:
+        return
+    state.extra["lr_warmup"] = {"start": state.step, "steps": WARMUP_STEPS}
+    app.ui.info(
+        f"{', '.join(changed)} changed: the learning rate warms up again over {WARMUP_STEPS} steps"
+    )
+
+
 def warn_if_other_loss_network(state: RunState, app: App) -> None:
     """A pack trained with another loss network starts this run far from its optimum."""
     before = (state.extra.get("init_from") or {}).get("loss_network") or {}
