@@ -28,8 +28,10 @@ def write_manifest(
 
 
 def run_queue(
-    tmp_path: Path, only: str, **settings: str
+    tmp_path: Path, only: str, **settings: str | None
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the queue with a recorder for the CLI; a setting of None takes the default."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     calls = tmp_path / "calls.txt"
     recorder = tmp_path / "stylepipe"
     recorder.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
@@ -41,9 +43,11 @@ def run_queue(
         "STYLEPIPE_HOME": str(tmp_path / "home"),
         "BUNDLED": str(tmp_path / "plugins"),
         "ONLY": only,
-        "MOSAIC_LATE_STEPS": "0",
-        **settings,
+        "LATE": "",
+        **{key: value for key, value in settings.items() if value is not None},
     }
+    for key in (key for key, value in settings.items() if value is None):
+        env.pop(key, None)
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
     lines = calls.read_text().splitlines() if calls.exists() else []
     return done, lines
@@ -97,17 +101,29 @@ def test_a_pixel_loss_upscaler_counts_whatever_loss_network_it_names(tmp_path: P
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
-def test_mosaic_goes_on_at_a_higher_style_weight_after_its_full_steps(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "plugins", "style", "mosaic", 5000, "vgg19")
-    write_manifest(tmp_path / "plugins", "style", "udnie", 5000, "vgg19")
-    done, calls = run_queue(tmp_path, "mosaic udnie", MOSAIC_LATE_STEPS="6500")
+def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_path: Path) -> None:
+    for name in ("mosaic", "the-scream", "udnie"):
+        write_manifest(tmp_path / "plugins", "style", name, 5000, "vgg19")
+    late = "mosaic:6500:30 the-scream:7000:20"
+    done, calls = run_queue(tmp_path, "mosaic the-scream udnie", LATE=late)
     assert done.returncode == 0, done.stderr
-    (late,) = calls  # both at 5,000 already: only mosaic's late pass trains
-    assert "--name mosaic " in late and "--iterations 6500" in late
-    assert "--style-weight 30" in late and "--init-from" in late  # recorded by --init-from
+    # all three at 5,000 already: only the late passes train, in the order given
+    mosaic, scream = calls
+    assert "--name mosaic " in mosaic and "--iterations 6500" in mosaic
+    assert "--style-weight 30" in mosaic and "--init-from" in mosaic  # recorded by --init-from
+    assert "--name the-scream " in scream and "--iterations 7000" in scream
+    assert "--style-weight 20" in scream
+    # by default both mosaic and the-scream have one, at weight 30
+    default = tmp_path / "default"
+    for name in ("mosaic", "the-scream", "udnie"):
+        write_manifest(default / "plugins", "style", name, 5000, "vgg19")
+    done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
+    assert done.returncode == 0, done.stderr
+    assert [c.split("--name ")[1].split()[0] for c in calls] == ["mosaic", "the-scream"]
+    assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls)
     # paper-length runs (STYLE_STEPS above it) have no late pass
     paper = tmp_path / "paper"
     write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
-    done, calls = run_queue(paper, "mosaic", MOSAIC_LATE_STEPS="6500", STYLE_STEPS="40000")
+    done, calls = run_queue(paper, "mosaic", LATE="mosaic:6500:30", STYLE_STEPS="40000")
     assert done.returncode == 0, done.stderr
     assert calls and all("--style-weight 10 " in c for c in calls)

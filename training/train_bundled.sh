@@ -8,8 +8,8 @@
 #   DEVICE=cuda PRECISION=bf16 STYLE_STEPS=40000 FIRST_PASS_STEPS=0 SR_STEPS=20000 THREADS=8 \
 #       nohup bash training/train_bundled.sh > runs/bundled.log 2>&1 &
 #
-# ONLY="mosaic udnie" trains just those, through both passes (add STYLE_STEPS=2000 to stop
-# after the first).
+# ONLY="mosaic udnie" trains just those, through both passes and any late pass (add
+# STYLE_STEPS=2000 to stop after the first, LATE="" to skip the late passes).
 # Idempotent: a model whose pack is installed after its full step count is skipped, a
 # model with a checkpoint is resumed, a bundled model trained the same way for fewer
 # steps continues from its committed pack (--init-from), anything else starts; SIGTERM checkpoints the
@@ -39,10 +39,11 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# mosaic goes on past STYLE_STEPS to MOSAIC_LATE_STEPS at style weight 30 (0: no late pass):
-# at 10 even the criterion's optimum stays further from the painting than Johnson's model
-# (RECIPES.md, "Mosaic").
-MOSAIC_LATE_STEPS="${MOSAIC_LATE_STEPS:-6500}"
+# Late passes, NAME:STEPS:STYLE_WEIGHT each: after STYLE_STEPS these styles go on to STEPS
+# at a higher style weight ("" for none). At 10, even the criterion's optimum (Gatys) stays
+# further from the painting than Johnson's model for mosaic and the-scream; at 30 it is
+# as near (RECIPES.md, "Mosaic" and "The Scream").
+LATE="${LATE-mosaic:6500:30 the-scream:6500:30}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
@@ -123,18 +124,18 @@ style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT]: each bundled style's
     case $name in
     mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" 384 "$weight" \
         "Mosaic (style image from pytorch/examples)" ;;
-    starry-night) style "$name" "$steps" "$JJ/starry_night_crop.jpg" 384 10 \
+    starry-night) style "$name" "$steps" "$JJ/starry_night_crop.jpg" 384 "$weight" \
         "The Starry Night, Vincent van Gogh, 1889 (public domain)" ;;
-    great-wave) style "$name" "$steps" "$JJ/wave_crop.jpg" 384 10 \
+    great-wave) style "$name" "$steps" "$JJ/wave_crop.jpg" 384 "$weight" \
         "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)" ;;
-    composition-vii) style "$name" "$steps" "$JJ/composition_vii.jpg" 384 10 \
+    composition-vii) style "$name" "$steps" "$JJ/composition_vii.jpg" 384 "$weight" \
         "Composition VII, Wassily Kandinsky, 1913 (public domain)" ;;
-    the-scream) style "$name" "$steps" "$JJ/the_scream.jpg" 384 10 \
+    the-scream) style "$name" "$steps" "$JJ/the_scream.jpg" 384 "$weight" \
         "The Scream, Edvard Munch, 1893 (public domain)" ;;
-    udnie) style "$name" "$steps" "$JJ/udnie.jpg" 384 10 \
+    udnie) style "$name" "$steps" "$JJ/udnie.jpg" 384 "$weight" \
         "Udnie, Francis Picabia, 1913 (public domain)" ;;
     shipwreck-of-the-minotaur) style "$name" "$steps" \
-        "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" 384 10 \
+        "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" 384 "$weight" \
         "The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)" ;;
     *) echo "no recipe for style $name" >&2; exit 2 ;;
     esac
@@ -154,5 +155,8 @@ sr sr8 8 feature "$SR_STEPS" "x8 upscale, feature loss" --pixel-weight 10
 sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR)"
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
-((MOSAIC_LATE_STEPS > STYLE_STEPS)) && style_recipe mosaic "$MOSAIC_LATE_STEPS" 30
+for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
+    IFS=: read -r name steps weight <<< "$late"
+    ((steps > STYLE_STEPS)) && style_recipe "$name" "$steps" "$weight"
+done
 echo "== all done $(date -u +%FT%TZ)"
