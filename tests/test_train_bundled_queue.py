@@ -113,17 +113,47 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     assert "--style-weight 30" in mosaic and "--init-from" in mosaic  # recorded by --init-from
     assert "--name the-scream " in scream and "--iterations 7000" in scream
     assert "--style-weight 20" in scream
-    # by default both mosaic and the-scream have one, at weight 30
+    # by default mosaic and the-scream go on at weight 30; the-scream then comes back to 15
     default = tmp_path / "default"
     for name in ("mosaic", "the-scream", "udnie"):
         write_manifest(default / "plugins", "style", name, 5000, "vgg19")
     done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
     assert done.returncode == 0, done.stderr
-    assert [c.split("--name ")[1].split()[0] for c in calls] == ["mosaic", "the-scream"]
-    assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls)
+    names = [c.split("--name ")[1].split()[0] for c in calls]
+    assert names == ["mosaic", "the-scream", "the-scream"]
+    assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls[:2])
+    assert "--iterations 7500" in calls[2] and "--style-weight 15" in calls[2]
     # paper-length runs (STYLE_STEPS above it) have no late pass
     paper = tmp_path / "paper"
     write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
     done, calls = run_queue(paper, "mosaic", LATE="mosaic:6500:30", STYLE_STEPS="40000")
     assert done.returncode == 0, done.stderr
     assert calls and all("--style-weight 10 " in c for c in calls)
+
+
+def write_finished_run(home: Path, name: str, steps: int, installed: int) -> None:
+    """A run folder with a checkpoint at ``steps`` and the queue's pack at ``installed``."""
+    run_dir = home / "runs" / name
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    (run_dir / "losses.csv").write_text(f"step,total\n{steps},1.0\n")
+    pack = home / "plugins" / name
+    pack.mkdir(parents=True)
+    (pack / "manifest.json").write_text(json.dumps({"training": {"steps": installed}}))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_on_a_finished_run_goes_on_at_the_continuation_rate(tmp_path: Path) -> None:
+    # great-wave finished its 5,000 steps: the late pass resumes it at CONTINUE_LR;
+    # composition-vii was stopped inside its late pass: it keeps its own (maybe halved) rate
+    home = tmp_path / "home"
+    write_finished_run(home, "great-wave", 5000, installed=5000)
+    write_finished_run(home, "composition-vii", 5400, installed=5000)
+    late = "great-wave:6000:6 composition-vii:6000:20"
+    done, calls = run_queue(tmp_path, "great-wave composition-vii", LATE=late)
+    assert done.returncode == 0, done.stderr
+    wave, composition = calls
+    assert "--name great-wave " in wave and "--resume" in wave
+    assert "--lr 5e-4" in wave and "--style-weight 6 " in wave
+    assert "--name composition-vii " in composition and "--resume" in composition
+    assert "--lr" not in composition and "--style-weight 20 " in composition

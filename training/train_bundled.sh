@@ -39,11 +39,15 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT each: after STYLE_STEPS these styles go on to STEPS
-# at a higher style weight ("" for none). At 10, even the criterion's optimum (Gatys) stays
-# further from the painting than Johnson's model for mosaic and the-scream; at 30 it is
-# as near (RECIPES.md, "Mosaic" and "The Scream").
-LATE="${LATE-mosaic:6500:30 the-scream:6500:30}"
+# Late passes, NAME:STEPS:STYLE_WEIGHT each, in order: after STYLE_STEPS these styles go on
+# to STEPS at another style weight ("" for none), from a finished run at CONTINUE_LR. Each
+# moves a style towards the target of issue 20 (as near its painting as Johnson's model, at
+# no more content lost; RECIPES.md, "Late passes"): at 10, even the criterion's optimum
+# (Gatys) stays further from the painting than Johnson's model for mosaic and the-scream,
+# at 30 it is as near; the-scream then overshot (nearer than his, more content lost) and
+# comes back at 15; great-wave is far nearer than his but loses a little more content;
+# composition-vii loses far less but is 0.0007 further.
+LATE="${LATE-mosaic:6500:30 the-scream:6500:30 the-scream:7500:15 great-wave:6000:6 composition-vii:6000:20}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
@@ -58,6 +62,13 @@ COMMON=(--data "$DATA" --loss-net vgg19 --vgg-weights "$VGG" --vgg-input caffe
 steps_done() {  # last step in a run's loss history (0 when none)
     local csv="$STYLEPIPE_HOME/runs/$1/losses.csv"
     [[ -f "$csv" ]] && tail -n 1 "$csv" | cut -d, -f1 | grep -E '^[0-9]+$' || echo 0
+}
+
+installed_steps() {  # steps of the pack this queue installed for NAME (0 when none)
+    local manifest="$STYLEPIPE_HOME/plugins/$1/manifest.json"
+    [[ -f "$manifest" ]] || { echo 0; return; }
+    "$PYTHON" -c 'import json, sys
+print(int(json.load(open(sys.argv[1])).get("training", {}).get("steps") or 0))' "$manifest"
 }
 
 bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
@@ -85,6 +96,11 @@ train() {  # train KIND NAME STEPS ARGS...
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
         resume=(--resume --force)
+        # a late pass on a finished run goes on at NEW_PASS_LR, not the run's own rate
+        # (the-scream resumed at 1e-3 and 3x the weight: its style loss doubled for 20 steps)
+        if [[ -n "${NEW_PASS_LR:-}" ]] && (($(installed_steps "$name") == done)); then
+            resume+=(--lr "$NEW_PASS_LR")
+        fi
     elif ((bundled >= steps)); then
         echo "== $name: bundled after $bundled steps, skipped"; return 0
     elif ((bundled > 0)); then
@@ -157,6 +173,6 @@ for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
     IFS=: read -r name steps weight <<< "$late"
-    ((steps > STYLE_STEPS)) && style_recipe "$name" "$steps" "$weight"
+    ((steps > STYLE_STEPS)) && NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight"
 done
 echo "== all done $(date -u +%FT%TZ)"
