@@ -131,11 +131,24 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     assert calls and all("--style-weight 10 " in c for c in calls)
 
 
-def write_finished_run(home: Path, name: str, steps: int, installed: int) -> None:
-    """A run folder with a checkpoint at ``steps`` and the queue's pack at ``installed``."""
+def option(call: str, flag: str) -> str:
+    """The value a recorded command line gives ``flag``."""
+    words = call.split()
+    return words[words.index(flag) + 1]
+
+
+def write_finished_run(
+    home: Path, name: str, steps: int, installed: int, lr: float | None = None
+) -> None:
+    """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable)
+    and the queue's pack at ``installed``."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
     (run_dir / "checkpoint.pt").write_bytes(b"")
+    if lr is not None:
+        import torch
+
+        torch.save({"config": {"lr": lr}, "step": steps}, run_dir / "checkpoint.pt")
     (run_dir / "losses.csv").write_text(f"step,total\n{steps},1.0\n")
     pack = home / "plugins" / name
     pack.mkdir(parents=True)
@@ -154,6 +167,21 @@ def test_a_late_pass_on_a_finished_run_goes_on_at_the_continuation_rate(tmp_path
     assert done.returncode == 0, done.stderr
     wave, composition = calls
     assert "--name great-wave " in wave and "--resume" in wave
-    assert "--lr 5e-4" in wave and "--style-weight 6 " in wave
+    assert option(wave, "--lr") == "0.0005" and "--style-weight 6 " in wave
     assert "--name composition-vii " in composition and "--resume" in composition
     assert "--lr" not in composition and "--style-weight 20 " in composition
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_never_raises_a_rate_a_spike_has_halved(tmp_path: Path) -> None:
+    # composition-vii's run went on at 2.5e-4 after a rollback: its late pass stays there;
+    # great-wave's run is at 1e-3: its late pass comes down to CONTINUE_LR
+    home = tmp_path / "home"
+    write_finished_run(home, "composition-vii", 5000, installed=5000, lr=2.5e-4)
+    write_finished_run(home, "great-wave", 5000, installed=5000, lr=1e-3)
+    late = "composition-vii:6000:20 great-wave:6000:6"
+    done, calls = run_queue(tmp_path, "great-wave composition-vii", LATE=late)
+    assert done.returncode == 0, done.stderr
+    composition, wave = calls
+    assert "--name composition-vii " in composition and option(composition, "--lr") == "0.00025"
+    assert "--name great-wave " in wave and option(wave, "--lr") == "0.0005"

@@ -71,6 +71,16 @@ installed_steps() {  # steps of the pack this queue installed for NAME (0 when n
 print(int(json.load(open(sys.argv[1])).get("training", {}).get("steps") or 0))' "$manifest"
 }
 
+lower_rate() {  # lower_rate NAME LR: LR, or the rate NAME's run goes on at if lower
+    "$PYTHON" -c 'import sys
+try:
+    import torch
+    run = torch.load(sys.argv[1], map_location="cpu", weights_only=True)["config"]["lr"]
+except Exception:  # no readable checkpoint: the rate asked for
+    run = float("inf")
+print(f"{min(float(sys.argv[2]), float(run)):g}")' "$STYLEPIPE_HOME/runs/$1/checkpoint.pt" "$2"
+}
+
 bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
     # (a per-pixel-loss upscaler never uses the loss network: all its steps count)
     local manifest="$BUNDLED/stylepipe_$1/models/$2/manifest.json"
@@ -96,10 +106,11 @@ train() {  # train KIND NAME STEPS ARGS...
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
         resume=(--resume --force)
-        # a late pass on a finished run goes on at NEW_PASS_LR, not the run's own rate
-        # (the-scream resumed at 1e-3 and 3x the weight: its style loss doubled for 20 steps)
+        # a late pass on a finished run goes on at NEW_PASS_LR or the run's own rate,
+        # whichever is lower (the-scream resumed at 1e-3 and 3x the weight and spiked;
+        # composition-vii, halved to 2.5e-4 by a spike, spiked again when raised to 5e-4)
         if [[ -n "${NEW_PASS_LR:-}" ]] && (($(installed_steps "$name") == done)); then
-            resume+=(--lr "$NEW_PASS_LR")
+            resume+=(--lr "$(lower_rate "$name" "$NEW_PASS_LR")")
         fi
     elif ((bundled >= steps)); then
         echo "== $name: bundled after $bundled steps, skipped"; return 0
