@@ -113,16 +113,18 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     assert "--style-weight 30" in mosaic and "--init-from" in mosaic  # recorded by --init-from
     assert "--name the-scream " in scream and "--iterations 7000" in scream
     assert "--style-weight 20" in scream
-    # by default mosaic and the-scream go on at weight 30; the-scream then comes back to 15
+    # by default mosaic and the-scream go on at weight 30; the-scream then comes back to
+    # 15, mosaic goes on to 40
     default = tmp_path / "default"
     for name in ("mosaic", "the-scream", "udnie"):
         write_manifest(default / "plugins", "style", name, 5000, "vgg19")
     done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
     assert done.returncode == 0, done.stderr
     names = [c.split("--name ")[1].split()[0] for c in calls]
-    assert names == ["mosaic", "the-scream", "the-scream"]
+    assert names == ["mosaic", "the-scream", "the-scream", "mosaic"]
     assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls[:2])
     assert "--iterations 7500" in calls[2] and "--style-weight 15" in calls[2]
+    assert "--iterations 8000" in calls[3] and "--style-weight 40" in calls[3]
     # paper-length runs (STYLE_STEPS above it) have no late pass
     paper = tmp_path / "paper"
     write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
