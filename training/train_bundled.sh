@@ -40,7 +40,8 @@ FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: n
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 # Late passes, NAME:STEPS:STYLE_WEIGHT each, in order: after STYLE_STEPS these styles go on
-# to STEPS at another style weight ("" for none), from a finished run at CONTINUE_LR. Each
+# to STEPS at another style weight ("" for none), from a finished run at CONTINUE_LR or
+# the run's own rate if lower. Each
 # moves a style towards the target of issue 20 (as near its painting as Johnson's model, at
 # no more content lost; RECIPES.md, "Late passes"): at 10, even the criterion's optimum
 # (Gatys) stays further from the painting than Johnson's model for mosaic and the-scream,
