@@ -564,6 +564,25 @@ def test_init_from_records_the_weights_it_changes_and_the_packs_own(
     assert manifest_settings(stylepipe_home, "most")["weight_changes"] == [change]
 
 
+def test_init_from_records_a_changed_style_size(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """Finer panes come from a smaller style image: a run continued from a pack at another
+    style size records that its criterion changed, and when."""
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    size = manifest_settings(stylepipe_home, "base")["style_size"]
+    code, _, err = tiny_style(
+        style_image, photos, "finer", "--init-from", "base", "--iterations", 3,
+        "--style-size", size + 16,
+    )  # fmt: skip
+    assert code == 0, err
+    settings = manifest_settings(stylepipe_home, "finer")
+    assert settings["style_size"] == size + 16
+    assert settings["weight_changes"] == [
+        f"step 2: style_size {size} -> {size + 16} (continued from the pack)"
+    ]
+
+
 def manifest_settings(home: Path, name: str) -> dict:
     manifest = json.loads((home / "plugins" / name / "manifest.json").read_text())
     return manifest["training"]["settings"]

@@ -100,16 +100,31 @@ def start_from_pack(
     )
 
 
+#: Criterion settings besides the loss weights that a run continued from a pack may
+#: change (a resumed run may not): the record says so, e.g. mosaic's finer panes.
+CRITERION_SETTINGS = frozenset({"style_size", "style_layers", "style_layer_weights"})
+
+
 def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int) -> None:
-    """Carry the pack's own ``weight_changes`` into this run's, and add each loss weight
-    (or learning rate) this run changes at ``step``: the manifest then tells the whole
-    schedule, e.g. a style trained at style weight 10 and continued at 20."""
+    """Carry the pack's own ``weight_changes`` into this run's, and add each loss weight,
+    learning rate or criterion setting this run changes at ``step``: the manifest then
+    tells the whole schedule, e.g. a style trained at style weight 10 and continued at 20."""
     changes = [str(c) for c in settings.get("weight_changes") or []]
-    for key in sorted(WEIGHT_OVERRIDES):
+    for key in sorted(WEIGHT_OVERRIDES | CRITERION_SETTINGS):
         before, now = settings.get(key), getattr(config, key, None)
-        if before is not None and now is not None and float(before) != float(now):
+        if before is None or now is None:
+            continue
+        if before != now and not (key in WEIGHT_OVERRIDES and _same_number(before, now)):
             changes.append(f"step {step}: {key} {before} -> {now} (continued from the pack)")
     config.weight_changes[:0] = changes
+
+
+def _same_number(before: Any, now: Any) -> bool:
+    """Whether two loss weights are equal numbers (a manifest may hold 10 for 10.0)."""
+    try:
+        return float(before) == float(now)
+    except (TypeError, ValueError):
+        return False
 
 
 #: Loss weights whose change on a resume restarts the learning-rate warm-up.
