@@ -114,17 +114,21 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     assert "--name the-scream " in scream and "--iterations 7000" in scream
     assert "--style-weight 20" in scream
     # by default mosaic and the-scream go on at weight 30; the-scream then comes back to
-    # 15, mosaic goes on to 40
+    # 15, mosaic goes on at 40 and 60, then comes back to 25
     default = tmp_path / "default"
     for name in ("mosaic", "the-scream", "udnie"):
         write_manifest(default / "plugins", "style", name, 5000, "vgg19")
     done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
     assert done.returncode == 0, done.stderr
     names = [c.split("--name ")[1].split()[0] for c in calls]
-    assert names == ["mosaic", "the-scream", "the-scream", "mosaic"]
+    assert names == ["mosaic", "the-scream", "the-scream"] + ["mosaic"] * 4
     assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls[:2])
     assert "--iterations 7500" in calls[2] and "--style-weight 15" in calls[2]
-    assert "--iterations 8000" in calls[3] and "--style-weight 40" in calls[3]
+    mosaic_passes = [(8000, 40, 384), (9000, 60, 384), (10000, 25, 384), (12000, 30, 256)]
+    for call, (steps, weight, size) in zip(calls[3:], mosaic_passes, strict=True):
+        assert option(call, "--iterations") == str(steps)
+        assert option(call, "--style-weight") == str(weight)
+        assert option(call, "--style-size") == str(size)
     # paper-length runs (STYLE_STEPS above it) have no late pass
     paper = tmp_path / "paper"
     write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
@@ -140,12 +144,19 @@ def option(call: str, flag: str) -> str:
 
 
 def write_finished_run(
-    home: Path, name: str, steps: int, installed: int, lr: float | None = None
+    home: Path,
+    name: str,
+    steps: int,
+    installed: int,
+    lr: float | None = None,
+    style_size: int | None = None,
 ) -> None:
-    """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable)
-    and the queue's pack at ``installed``."""
+    """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable),
+    its config (at ``style_size``; None: no config) and the queue's pack at ``installed``."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
+    if style_size is not None:
+        (run_dir / "config.json").write_text(json.dumps({"style_size": style_size}))
     (run_dir / "checkpoint.pt").write_bytes(b"")
     if lr is not None:
         import torch
@@ -187,3 +198,23 @@ def test_a_late_pass_never_raises_a_rate_a_spike_has_halved(tmp_path: Path) -> N
     composition, wave = calls
     assert "--name composition-vii " in composition and option(composition, "--lr") == "0.00025"
     assert "--name great-wave " in wave and option(wave, "--lr") == "0.0005"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_at_another_style_size_starts_a_new_run_from_the_pack(
+    tmp_path: Path,
+) -> None:
+    # a resumed run keeps its criterion: mosaic's pass to finer panes starts again from
+    # the pack its finished run installed; a run already at that size is resumed
+    home = tmp_path / "home"
+    write_finished_run(home, "mosaic", 10000, installed=10000, lr=5e-4, style_size=384)
+    write_finished_run(home, "udnie", 5500, installed=5000, style_size=256)
+    late = "mosaic:12000:30:256 udnie:6000:10:256"
+    done, calls = run_queue(tmp_path, "mosaic udnie", LATE=late)
+    assert done.returncode == 0, done.stderr
+    mosaic, udnie = calls
+    assert "--restart" in mosaic and "--resume" not in mosaic
+    assert option(mosaic, "--init-from") == str(home / "plugins" / "mosaic")
+    assert option(mosaic, "--style-size") == "256" and option(mosaic, "--lr") == "0.0005"
+    assert "--resume" in udnie and "--init-from" not in udnie
+    assert option(udnie, "--style-size") == "256"
