@@ -118,14 +118,14 @@ train() {  # train KIND NAME STEPS ARGS...
     # (runs/ may not outlive a session here: only committed packs surely travel)
     # (a resumed run keeps its learning rate: a rollback after a loss spike may have halved it)
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
-    local run_size; run_size=$(run_style_size "$name")
-    if [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" && -n "$run_size" ]] &&
-        [[ -n "${STYLE_SIZE:-}" && "$run_size" != "$STYLE_SIZE" ]]; then
+    local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" run_size=""
+    [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && run_size=$(run_style_size "$name")
+    if [[ -n "$run_size" && "$run_size" != "$STYLE_SIZE" ]]; then
         # a resumed run keeps its criterion: a pass at another style size starts a new run
         # from the pack the finished one installed (the manifest records the change)
         resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name"
                 --lr "$(lower_rate "$name" "${NEW_PASS_LR:-$CONTINUE_LR}")")
-    elif [[ -f "$STYLEPIPE_HOME/runs/$name/checkpoint.pt" ]]; then
+    elif [[ -f "$checkpoint" ]]; then
         resume=(--resume --force)
         # a late pass on a finished run goes on at NEW_PASS_LR or the run's own rate,
         # whichever is lower (the-scream resumed at 1e-3 and 3x the weight and spiked;

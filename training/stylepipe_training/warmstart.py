@@ -114,17 +114,9 @@ def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int
         before, now = settings.get(key), getattr(config, key, None)
         if before is None or now is None:
             continue
-        if before != now and not (key in WEIGHT_OVERRIDES and _same_number(before, now)):
+        if before != now:  # 10 == 10.0: a weight read back from JSON compares equal
             changes.append(f"step {step}: {key} {before} -> {now} (continued from the pack)")
     config.weight_changes[:0] = changes
-
-
-def _same_number(before: Any, now: Any) -> bool:
-    """Whether two loss weights are equal numbers (a manifest may hold 10 for 10.0)."""
-    try:
-        return float(before) == float(now)
-    except (TypeError, ValueError):
-        return False
 
 
 #: Loss weights whose change on a resume restarts the learning-rate warm-up.
