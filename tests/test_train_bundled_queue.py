@@ -150,13 +150,16 @@ def write_finished_run(
     installed: int,
     lr: float | None = None,
     style_size: int | None = None,
+    layer_weights: str | None = None,
 ) -> None:
     """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable),
-    its config (at ``style_size``; None: no config) and the queue's pack at ``installed``."""
+    its config (at ``style_size`` and ``layer_weights``; no size: no config) and the
+    queue's pack at ``installed``."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
     if style_size is not None:
-        (run_dir / "config.json").write_text(json.dumps({"style_size": style_size}))
+        config = {"style_size": style_size, "style_layer_weights": layer_weights}
+        (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "checkpoint.pt").write_bytes(b"")
     if lr is not None:
         import torch
@@ -218,3 +221,30 @@ def test_a_late_pass_at_another_style_size_starts_a_new_run_from_the_pack(
     assert option(mosaic, "--style-size") == "256" and option(mosaic, "--lr") == "0.0005"
     assert "--resume" in udnie and "--init-from" not in udnie
     assert option(udnie, "--style-size") == "256"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_at_other_layer_weights_starts_a_new_run_from_the_pack(
+    tmp_path: Path,
+) -> None:
+    # mosaic's pass weighting relu3 more starts again from its finished run's pack; udnie's
+    # run already at those weights is resumed, and a later pass without weights (averaged
+    # again) starts a new run once more
+    weights = "0.05,0.05,0.1,0.1,0.35,0.35"
+    home = tmp_path / "home"
+    write_finished_run(home, "mosaic", 10000, installed=10000, lr=5e-4, style_size=384)
+    write_finished_run(home, "udnie", 5500, installed=5000, style_size=384, layer_weights=weights)
+    write_finished_run(
+        home, "the-scream", 7500, installed=7500, style_size=384, layer_weights=weights
+    )
+    late = f"mosaic:11500:30:384:{weights} udnie:6000:10:384:{weights} the-scream:8000:15"
+    done, calls = run_queue(tmp_path, "mosaic udnie the-scream", LATE=late)
+    assert done.returncode == 0, done.stderr
+    mosaic, udnie, scream = calls
+    assert "--restart" in mosaic and "--resume" not in mosaic
+    assert option(mosaic, "--init-from") == str(home / "plugins" / "mosaic")
+    assert option(mosaic, "--style-layer-weights") == weights
+    assert option(mosaic, "--style-size") == "384" and option(mosaic, "--style-weight") == "30"
+    assert "--resume" in udnie and "--restart" not in udnie
+    assert option(udnie, "--style-layer-weights") == weights
+    assert "--restart" in scream and "--style-layer-weights" not in scream

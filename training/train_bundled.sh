@@ -39,10 +39,11 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE] each, in order: after STYLE_STEPS these
-# styles go on to STEPS at another style weight ("" for none), from a finished run at
-# CONTINUE_LR or the run's own rate if lower; one at another style size (default 384)
-# starts a new run from the finished run's pack. Each
+# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS]] each, in order: after
+# STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from a
+# finished run at CONTINUE_LR or the run's own rate if lower; one at another style size
+# (default 384) or other style layer weights (default: LAYERS averaged) starts a new run
+# from the finished run's pack. Each
 # moves a style towards the target of issue 20 (as near its painting as Johnson's model, at
 # no more content lost; RECIPES.md, "Late passes"): at 10, even the criterion's optimum
 # (Gatys) stays further from the painting than Johnson's model for mosaic and the-scream,
@@ -95,11 +96,12 @@ except Exception:  # no readable checkpoint: the rate asked for
 print(f"{min(float(sys.argv[2]), float(run)):g}")' "$STYLEPIPE_HOME/runs/$1/checkpoint.pt" "$2"
 }
 
-run_style_size() {  # the style size NAME's run trains at (empty when it has no run)
+run_criterion() {  # "STYLE_SIZE LAYER_WEIGHTS" NAME's run trains at (empty when no run)
     local config="$STYLEPIPE_HOME/runs/$1/config.json"
     [[ -f "$config" ]] || return 0
     "$PYTHON" -c 'import json, sys
-print(json.load(open(sys.argv[1])).get("style_size") or "")' "$config"
+c = json.load(open(sys.argv[1]))
+print(c.get("style_size") or "", c.get("style_layer_weights") or "")' "$config"
 }
 
 bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
@@ -118,11 +120,12 @@ train() {  # train KIND NAME STEPS ARGS...
     # (runs/ may not outlive a session here: only committed packs surely travel)
     # (a resumed run keeps its learning rate: a rollback after a loss spike may have halved it)
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
-    local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" run_size=""
-    [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && run_size=$(run_style_size "$name")
-    if [[ -n "$run_size" && "$run_size" != "$STYLE_SIZE" ]]; then
-        # a resumed run keeps its criterion: a pass at another style size starts a new run
-        # from the pack the finished one installed (the manifest records the change)
+    local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" criterion=""
+    [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && criterion=$(run_criterion "$name")
+    if [[ -n "$criterion" && "$criterion" != "$STYLE_SIZE ${LAYER_WEIGHTS:-}" ]]; then
+        # a resumed run keeps its criterion: a pass at another style size or layer weights
+        # starts a new run from the pack the finished one installed (the manifest records
+        # the change)
         resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name"
                 --lr "$(lower_rate "$name" "${NEW_PASS_LR:-$CONTINUE_LR}")")
     elif [[ -f "$checkpoint" ]]; then
@@ -149,9 +152,11 @@ train() {  # train KIND NAME STEPS ARGS...
     ((status == 0)) || exit "$status"  # stopped (SIGTERM: 130) or failed: stop the queue
 }
 
-style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION
+style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION (LAYER_WEIGHTS: set
+    # by style_recipe, one per LAYERS entry; empty: averaged)
     STYLE_SIZE=$4 train style "$1" "$2" "$3" --image-size 256 --style-size "$4" --arch half \
         --content-weight 1 --style-weight "$5" --tv-weight 10 --style-layers "$LAYERS" \
+        ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
         --preview samples/photos/chelsea.jpg --description "$6"
 }
 
@@ -167,8 +172,8 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # about 3.4 and 0.05; only a weight between about 3 and 16 makes the training prefer
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
 # (An earlier mosaic run at 100, then 30, lost the photo entirely.)
-style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT [STYLE_SIZE]]: each style's settings
-    local name=$1 steps=$2 weight=${3:-10} size=${4:-384}
+style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS]]]
+    local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-}
     case $name in
     mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" "$size" "$weight" \
         "Mosaic (style image from pytorch/examples)" ;;
@@ -204,8 +209,9 @@ sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
-    IFS=: read -r name steps weight size <<< "$late"
+    IFS=: read -r name steps weight size layer_weights <<< "$late"
     ((steps > STYLE_STEPS)) &&
-        NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight" ${size:+"$size"}
+        NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight" "${size:-384}" \
+            "$layer_weights"
 done
 echo "== all done $(date -u +%FT%TZ)"
