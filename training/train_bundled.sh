@@ -173,25 +173,26 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
 # (An earlier mosaic run at 100, then 30, lost the photo entirely.)
 style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS]]]
-    local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-}
+    local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-} image description
     case $name in
-    mosaic) style "$name" "$steps" "$STYLES/pytorch_examples/mosaic.jpg" "$size" "$weight" \
-        "Mosaic (style image from pytorch/examples)" ;;
-    starry-night) style "$name" "$steps" "$JJ/starry_night_crop.jpg" "$size" "$weight" \
-        "The Starry Night, Vincent van Gogh, 1889 (public domain)" ;;
-    great-wave) style "$name" "$steps" "$JJ/wave_crop.jpg" "$size" "$weight" \
-        "The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)" ;;
-    composition-vii) style "$name" "$steps" "$JJ/composition_vii.jpg" "$size" "$weight" \
-        "Composition VII, Wassily Kandinsky, 1913 (public domain)" ;;
-    the-scream) style "$name" "$steps" "$JJ/the_scream.jpg" "$size" "$weight" \
-        "The Scream, Edvard Munch, 1893 (public domain)" ;;
-    udnie) style "$name" "$steps" "$JJ/udnie.jpg" "$size" "$weight" \
-        "Udnie, Francis Picabia, 1913 (public domain)" ;;
-    shipwreck-of-the-minotaur) style "$name" "$steps" \
-        "$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg" "$size" "$weight" \
-        "The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)" ;;
+    mosaic) image=$STYLES/pytorch_examples/mosaic.jpg
+        description="Mosaic (style image from pytorch/examples)" ;;
+    starry-night) image=$JJ/starry_night_crop.jpg
+        description="The Starry Night, Vincent van Gogh, 1889 (public domain)" ;;
+    great-wave) image=$JJ/wave_crop.jpg
+        description="The Great Wave off Kanagawa, Hokusai, c. 1831 (public domain)" ;;
+    composition-vii) image=$JJ/composition_vii.jpg
+        description="Composition VII, Wassily Kandinsky, 1913 (public domain)" ;;
+    the-scream) image=$JJ/the_scream.jpg
+        description="The Scream, Edvard Munch, 1893 (public domain)" ;;
+    udnie) image=$JJ/udnie.jpg
+        description="Udnie, Francis Picabia, 1913 (public domain)" ;;
+    shipwreck-of-the-minotaur)
+        image=$STYLES/engstrom_fast_style_transfer/the_shipwreck_of_the_minotaur.jpg
+        description="The Shipwreck of the Minotaur, J. M. W. Turner, c. 1810 (public domain)" ;;
     *) echo "no recipe for style $name" >&2; exit 2 ;;
     esac
+    style "$name" "$steps" "$image" "$size" "$weight" "$description"
 }
 
 # The styles that ship today (trained on the random VGG) are replaced first, then the new
@@ -211,7 +212,6 @@ for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
     IFS=: read -r name steps weight size layer_weights <<< "$late"
     ((steps > STYLE_STEPS)) &&
-        NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight" "${size:-384}" \
-            "$layer_weights"
+        NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight" "$size" "$layer_weights"
 done
 echo "== all done $(date -u +%FT%TZ)"
