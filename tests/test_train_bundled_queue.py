@@ -114,17 +114,20 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     assert "--name the-scream " in scream and "--iterations 7000" in scream
     assert "--style-weight 20" in scream
     # by default mosaic and the-scream go on at weight 30; the-scream then comes back to
-    # 15, mosaic goes on at 40 and 60, then comes back to 25 (all at style size 384)
+    # 15, mosaic goes on at 40 and 60, comes back to 25, goes on at 30, then settles at 25
+    # (all at style size 384)
     default = tmp_path / "default"
     for name in ("mosaic", "the-scream", "udnie"):
         write_manifest(default / "plugins", "style", name, 5000, "vgg19")
     done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
     assert done.returncode == 0, done.stderr
     names = [c.split("--name ")[1].split()[0] for c in calls]
-    assert names == ["mosaic", "the-scream", "the-scream"] + ["mosaic"] * 3
+    assert names == ["mosaic", "the-scream", "the-scream"] + ["mosaic"] * 5
     assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls[:2])
     assert "--iterations 7500" in calls[2] and "--style-weight 15" in calls[2]
-    mosaic_passes = [(8000, 40, 384), (9000, 60, 384), (10000, 25, 384)]
+    mosaic_passes = [
+        (8000, 40, 384), (9000, 60, 384), (10000, 25, 384), (11600, 30, 384), (12000, 25, 384)
+    ]  # fmt: skip
     for call, (steps, weight, size) in zip(calls[3:], mosaic_passes, strict=True):
         assert option(call, "--iterations") == str(steps)
         assert option(call, "--style-weight") == str(weight)
@@ -201,6 +204,24 @@ def test_a_late_pass_never_raises_a_rate_a_spike_has_halved(tmp_path: Path) -> N
     composition, wave = calls
     assert "--name composition-vii " in composition and option(composition, "--lr") == "0.00025"
     assert "--name great-wave " in wave and option(wave, "--lr") == "0.0005"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_may_name_its_own_lower_rate(tmp_path: Path) -> None:
+    # mosaic settles at a fifth of the continuation rate; a rate above the run's own is
+    # still not taken, and a pass at another style size starts from the pack at its rate
+    home = tmp_path / "home"
+    write_finished_run(home, "mosaic", 11600, installed=11600, lr=5e-4, style_size=384)
+    write_finished_run(home, "udnie", 5000, installed=5000, lr=2.5e-4, style_size=384)
+    write_finished_run(home, "the-scream", 7500, installed=7500, lr=5e-4, style_size=384)
+    late = "mosaic:12000:25:::1e-4 udnie:6000:10:::1e-3 the-scream:8000:15:256::2e-4"
+    done, calls = run_queue(tmp_path, "mosaic udnie the-scream", LATE=late)
+    assert done.returncode == 0, done.stderr
+    mosaic, udnie, scream = calls
+    assert "--resume" in mosaic and option(mosaic, "--lr") == "0.0001"
+    assert option(mosaic, "--style-weight") == "25" and option(mosaic, "--style-size") == "384"
+    assert "--resume" in udnie and option(udnie, "--lr") == "0.00025"
+    assert "--restart" in scream and option(scream, "--lr") == "0.0002"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")

@@ -39,9 +39,9 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS]] each, in order: after
-# STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from a
-# finished run at CONTINUE_LR or the run's own rate if lower; one at another style size
+# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR]]] each, in order:
+# after STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from
+# a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another style size
 # (default 384) or other style layer weights (default: LAYERS averaged) starts a new run
 # from the finished run's pack. Each
 # moves a style towards the target of issue 20 (as near its painting as Johnson's model, at
@@ -53,8 +53,9 @@ SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 # pass; mosaic, still 0.017 against his 0.012 at 6,500, went on at 40 and 60 (0.011,
 # nearer than his, but content 0.737 against 0.669), then back at 25 (0.014 at 0.673).
 # (A pass to 12,000 at 30 and style size 256, whose Gatys optimum beats his, gave finer
-# panes but 0.017 at 0.668: not in the list; RECIPES.md.)
-LATE="${LATE-mosaic:6500:30 the-scream:6500:30 the-scream:7500:15 great-wave:6000:6 composition-vii:6000:20 mosaic:8000:40 mosaic:9000:60 mosaic:10000:25}"
+# panes but 0.017 at 0.668: not in the list; RECIPES.md.) Then on at 30 to 11,600, and
+# at 25 and a fifth of the rate to 12,000: the low rate settles it (0.014 at 0.660).
+LATE="${LATE-mosaic:6500:30 the-scream:6500:30 the-scream:7500:15 great-wave:6000:6 composition-vii:6000:20 mosaic:8000:40 mosaic:9000:60 mosaic:10000:25 mosaic:11600:30 mosaic:12000:25:::1e-4}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
 # The layers of the probe that first gave outlined mosaic tiles (issue 20): every ReLU
@@ -210,8 +211,8 @@ sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
-    IFS=: read -r name steps weight size layer_weights <<< "$late"
+    IFS=: read -r name steps weight size layer_weights lr <<< "$late"
     ((steps > STYLE_STEPS)) &&
-        NEW_PASS_LR=$CONTINUE_LR style_recipe "$name" "$steps" "$weight" "$size" "$layer_weights"
+        NEW_PASS_LR=${lr:-$CONTINUE_LR} style_recipe "$name" "$steps" "$weight" "$size" "$layer_weights"
 done
 echo "== all done $(date -u +%FT%TZ)"
