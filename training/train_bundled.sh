@@ -41,11 +41,11 @@ SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 # Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR]]] each, in order:
 # after STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from
-# a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another style size
-# (default 384) or other style layer weights (default: LAYERS averaged) starts a new run
-# from the finished run's pack. Each
-# moves a style towards the target of issue 20 (as near its painting as Johnson's model, at
-# no more content lost; RECIPES.md, "Late passes"): at 10, even the criterion's optimum
+# a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another
+# style size (default 384) or other style layer weights (default: LAYERS averaged) starts a
+# new run from the finished run's pack. Each moves a style towards the target of issue 20
+# (as near its painting as Johnson's model, at no more content lost; RECIPES.md, "Late
+# passes"): at 10, even the criterion's optimum
 # (Gatys) stays further from the painting than Johnson's model for mosaic and the-scream,
 # at 30 it is as near; the-scream then overshot (nearer than his, more content lost) and
 # comes back at 15; great-wave is far nearer than his but loses a little more content;
