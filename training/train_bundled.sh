@@ -213,6 +213,7 @@ for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
     IFS=: read -r name steps weight size layer_weights lr <<< "$late"
     ((steps > STYLE_STEPS)) &&
-        NEW_PASS_LR=${lr:-$CONTINUE_LR} style_recipe "$name" "$steps" "$weight" "$size" "$layer_weights"
+        NEW_PASS_LR=${lr:-$CONTINUE_LR} style_recipe "$name" "$steps" "$weight" "$size" \
+            "$layer_weights"
 done
 echo "== all done $(date -u +%FT%TZ)"
