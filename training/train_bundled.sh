@@ -45,16 +45,16 @@ SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
 # style size (default 384) or other style layer weights (default: LAYERS averaged) starts a
 # new run from the finished run's pack. Each moves a style towards the target of issue 20
 # (as near its painting as Johnson's model, at no more content lost; RECIPES.md, "Late
-# passes"): at 10, even the criterion's optimum
-# (Gatys) stays further from the painting than Johnson's model for mosaic and the-scream,
-# at 30 it is as near; the-scream then overshot (nearer than his, more content lost) and
-# comes back at 15; great-wave is far nearer than his but loses a little more content;
-# composition-vii loses far less but is 0.0007 further. All three met it after their
-# pass; mosaic, still 0.017 against his 0.012 at 6,500, went on at 40 and 60 (0.011,
-# nearer than his, but content 0.737 against 0.669), then back at 25 (0.014 at 0.673).
-# (A pass to 12,000 at 30 and style size 256, whose Gatys optimum beats his, gave finer
-# panes but 0.017 at 0.668: not in the list; RECIPES.md.) Then on at 30 to 11,600, and
-# at 25 and a fifth of the rate to 12,000: the low rate settles it (0.014 at 0.660).
+# passes"): at 10, even the criterion's optimum (Gatys) stays further from the painting
+# than Johnson's model for mosaic and the-scream, at 30 it is as near; the-scream then
+# overshot (nearer than his, more content lost) and comes back at 15; great-wave is far
+# nearer than his but loses a little more content; composition-vii loses far less but is
+# 0.0007 further. All three met it after their pass; mosaic, still 0.017 against his 0.012
+# at 6,500, went on at 40 and 60 (0.011, nearer than his, but content 0.737 against
+# 0.669), then back at 25 (0.014 at 0.673). (A pass to 12,000 at 30 and style size 256,
+# whose Gatys optimum beats his, gave finer panes but 0.017 at 0.668: not in the list;
+# RECIPES.md.) Then on at 30 to 11,600, and at 25 and a fifth of the rate to 12,000
+# (0.014 at 0.660; its checkpoints vary as much as at the full rate, RECIPES.md).
 LATE="${LATE-mosaic:6500:30 the-scream:6500:30 the-scream:7500:15 great-wave:6000:6 composition-vii:6000:20 mosaic:8000:40 mosaic:9000:60 mosaic:10000:25 mosaic:11600:30 mosaic:12000:25:::1e-4}"
 LR="${LR:-1e-3}"  # Adam learning rate of a new run (a resumed one keeps its own)
 CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pack
