@@ -154,14 +154,17 @@ def write_finished_run(
     lr: float | None = None,
     style_size: int | None = None,
     layer_weights: str | None = None,
+    style_scales: str | None = None,
 ) -> None:
     """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable),
-    its config (at ``style_size`` and ``layer_weights``; no size: no config) and the
-    queue's pack at ``installed``."""
+    its config (at ``style_size``, ``layer_weights`` and ``style_scales``; no size: no
+    config) and the queue's pack at ``installed``."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
     if style_size is not None:
         config = {"style_size": style_size, "style_layer_weights": layer_weights}
+        if style_scales is not None:  # a run from before --style-scales has none
+            config["style_scales"] = style_scales
         (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "checkpoint.pt").write_bytes(b"")
     if lr is not None:
@@ -221,7 +224,7 @@ def test_a_late_pass_may_name_its_own_lower_rate(tmp_path: Path) -> None:
     assert "--resume" in mosaic and option(mosaic, "--lr") == "0.0001"
     assert option(mosaic, "--style-weight") == "25" and option(mosaic, "--style-size") == "384"
     assert "--resume" in udnie and option(udnie, "--lr") == "0.00025"
-    assert "--restart" in scream and option(scream, "--lr") == "0.0002"
+    assert "--restart" in scream and float(option(scream, "--lr")) == 2e-4
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
@@ -239,7 +242,7 @@ def test_a_late_pass_at_another_style_size_starts_a_new_run_from_the_pack(
     mosaic, udnie = calls
     assert "--restart" in mosaic and "--resume" not in mosaic
     assert option(mosaic, "--init-from") == str(home / "plugins" / "mosaic")
-    assert option(mosaic, "--style-size") == "256" and option(mosaic, "--lr") == "0.0005"
+    assert option(mosaic, "--style-size") == "256" and float(option(mosaic, "--lr")) == 5e-4
     assert "--resume" in udnie and "--init-from" not in udnie
     assert option(udnie, "--style-size") == "256"
 
@@ -269,3 +272,27 @@ def test_a_late_pass_at_other_layer_weights_starts_a_new_run_from_the_pack(
     assert "--resume" in udnie and "--restart" not in udnie
     assert option(udnie, "--style-layer-weights") == weights
     assert "--restart" in scream and "--style-layer-weights" not in scream
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_at_other_style_scales_starts_a_new_run_at_its_own_rate(
+    tmp_path: Path,
+) -> None:
+    # mosaic's run went on at 1e-4 with the style at scale 1 alone: the pass measuring it
+    # at half scale too starts from its pack, at the pass's 3e-4 (a fresh Adam warms up);
+    # udnie's run already at those scales is resumed, and keeps its lower rate
+    home = tmp_path / "home"
+    write_finished_run(home, "mosaic", 15600, installed=15600, lr=1e-4, style_size=384)
+    write_finished_run(
+        home, "udnie", 6000, installed=6000, lr=1e-4, style_size=384, style_scales="1,0.5"
+    )
+    late = "mosaic:17000:18:::3e-4:1,0.5 udnie:7000:10:::3e-4:1,0.5"
+    done, calls = run_queue(tmp_path, "mosaic udnie", LATE=late)
+    assert done.returncode == 0, done.stderr
+    mosaic, udnie = calls
+    assert "--restart" in mosaic and option(mosaic, "--init-from") == str(
+        home / "plugins" / "mosaic"
+    )
+    assert option(mosaic, "--style-scales") == "1,0.5" and float(option(mosaic, "--lr")) == 3e-4
+    assert "--resume" in udnie and "--restart" not in udnie
+    assert option(udnie, "--style-scales") == "1,0.5" and option(udnie, "--lr") == "0.0001"

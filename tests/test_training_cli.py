@@ -583,6 +583,33 @@ def test_init_from_records_a_changed_style_size(
     ]
 
 
+def test_style_scales_are_a_criterion_setting_a_pack_records(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """A style continued from a pack with the style loss at half scale too says so, from
+    the default (a pack from before the option was measured at scale 1 alone); a resumed
+    run keeps its criterion, and scales that leave too few pixels are refused."""
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    assert manifest_settings(stylepipe_home, "base")["style_scales"] == "1"
+    code, _, err = tiny_style(
+        style_image, photos, "wider", "--init-from", "base", "--iterations", 3,
+        "--style-scales", "1,0.5",
+    )  # fmt: skip
+    assert code == 0, err
+    settings = manifest_settings(stylepipe_home, "wider")
+    assert settings["style_scales"] == "1,0.5"
+    assert settings["weight_changes"] == [
+        "step 2: style_scales 1 -> 1,0.5 (continued from the pack)"
+    ]
+    code, _, err = run("train", "style", "--resume", "--name", "base", "--style-scales", "1,0.5")
+    assert code == 2 and "--style-scales 1,0.5 (run: 1)" in err
+    for scales, message in (("1,2", "at most 1"), ("1,x", "give numbers"), ("0.25", "under 16 px")):
+        code, _, err = tiny_style(
+            style_image, photos, "bad", "--iterations", 1, "--style-scales", scales
+        )
+        assert code == 2 and message in err, (scales, err)
+
+
 def manifest_settings(home: Path, name: str) -> dict:
     manifest = json.loads((home / "plugins" / name / "manifest.json").read_text())
     return manifest["training"]["settings"]

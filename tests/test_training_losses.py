@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from stylepipe_style.network import TransformerNet
 from stylepipe_training.loop import Runtime
 from stylepipe_training.losses import (
     SRCriterion,
     StyleCriterion,
+    downscale,
     feature_loss,
     gram_matrix,
     style_layer_loss,
@@ -74,8 +76,8 @@ def test_target_scaling_divides_each_layer_by_its_target_magnitude(lossnet) -> N
     assert float(terms["content"]) == 0.0
     feats = lossnet(content, crit.style_layers)
     expected = sum(
-        float(((gram_matrix(feats[k]) - crit.style_grams[k]) ** 2).sum(dim=(1, 2)).mean())
-        / float((crit.style_grams[k] ** 2).sum())
+        float(((gram_matrix(feats[k]) - crit.style_grams[1.0][k]) ** 2).sum(dim=(1, 2)).mean())
+        / float((crit.style_grams[1.0][k] ** 2).sum())
         for k in crit.style_layers
     )
     assert float(terms["style"]) == pytest.approx(expected, rel=1e-4)
@@ -90,7 +92,7 @@ def test_target_scaling_divides_each_layer_by_its_target_magnitude(lossnet) -> N
 
 
 def test_channels_scaling_is_mean_squared_error_of_grams(lossnet) -> None:
-    from stylepipe_training.losses import style_scales
+    from stylepipe_training.losses import style_layer_factors
     from stylepipe_training.vgg import LAYOUTS, LossNetwork
 
     imagenet_like = LossNetwork(
@@ -103,7 +105,10 @@ def test_channels_scaling_is_mean_squared_error_of_grams(lossnet) -> None:
         info={},
     )
     grams = {"relu1_2": torch.ones(1, 64, 64), "relu4_3": torch.ones(1, 512, 512)}
-    assert style_scales(imagenet_like, grams) == {"relu1_2": 1 / 64**2, "relu4_3": 1 / 512**2}
+    assert style_layer_factors(imagenet_like, grams) == {
+        "relu1_2": 1 / 64**2,
+        "relu4_3": 1 / 512**2,
+    }
 
 
 def test_sr_pixel_criterion_is_mse_plus_tv() -> None:
@@ -166,3 +171,31 @@ def test_style_layer_weights_scale_each_layer_and_unknown_layers_are_refused(los
     )
     with pytest.raises(ModelError, match="no layer relu3_4"):
         StyleCriterion(lossnet, style, style_layers={"relu3_4": 1.0}, **kwargs)
+
+
+def test_each_style_scale_adds_its_own_term_against_the_painting_shrunk_alike(lossnet) -> None:
+    """At scale 0.5 the output and the painting are both averaged over 2x2 pixels before the
+    loss network sees them: a term of its own, added to the full-scale one."""
+    torch.manual_seed(2)
+    style = torch.rand(1, 3, 48, 48)
+    kwargs = {"content_weight": 1.0, "style_weight": 3.0, "tv_weight": 0.0}
+    both = StyleCriterion(lossnet, style, style_scales=(1.0, 0.5), **kwargs)
+    full = StyleCriterion(lossnet, style, **kwargs)
+    shrunk = StyleCriterion(lossnet, F.avg_pool2d(style, 2), **kwargs)
+    out, content = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    half = float(shrunk(F.avg_pool2d(out, 2), F.avg_pool2d(content, 2))["style"])
+    assert half > 0
+    terms = both(out, content)
+    assert float(terms["style"]) == pytest.approx(
+        float(full(out, content)["style"]) + half, rel=1e-5
+    )
+    assert float(terms["content"]) == pytest.approx(float(full(out, content)["content"]))
+    # the painting itself is as near its own style at every scale
+    assert float(both(style, style)["style"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_downscale_averages_areas_and_leaves_scale_one_alone() -> None:
+    image = torch.rand(1, 3, 8, 6)
+    assert downscale(image, 1.0) is image
+    assert torch.allclose(downscale(image, 0.5), F.avg_pool2d(image, 2))
+    assert downscale(image, 0.25).shape[-2:] == (2, 1)

@@ -39,7 +39,7 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR]]] each, in order:
+# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR[:SCALES]]]] each:
 # after STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from
 # a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another
 # style size (default 384) or other style layer weights (default: LAYERS averaged) starts a
@@ -97,12 +97,14 @@ except Exception:  # no readable checkpoint: the rate asked for
 print(f"{min(float(sys.argv[2]), float(run)):g}")' "$STYLEPIPE_HOME/runs/$1/checkpoint.pt" "$2"
 }
 
-run_criterion() {  # "STYLE_SIZE LAYER_WEIGHTS" NAME's run trains at (empty when no run)
+run_criterion() {  # "STYLE_SIZE LAYER_WEIGHTS STYLE_SCALES" NAME's run trains at (empty
+    # when no run; a run from before --style-scales measured the style at scale 1 alone)
     local config="$STYLEPIPE_HOME/runs/$1/config.json"
     [[ -f "$config" ]] || return 0
     "$PYTHON" -c 'import json, sys
 c = json.load(open(sys.argv[1]))
-print(c.get("style_size") or "", c.get("style_layer_weights") or "")' "$config"
+print(c.get("style_size") or "", c.get("style_layer_weights") or "", c.get("style_scales") or 1)' \
+        "$config"
 }
 
 bundled_steps() {  # steps of the bundled pack KIND NAME when trained on this loss network
@@ -123,12 +125,14 @@ train() {  # train KIND NAME STEPS ARGS...
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" criterion=""
     [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && criterion=$(run_criterion "$name")
-    if [[ -n "$criterion" && "$criterion" != "$STYLE_SIZE ${LAYER_WEIGHTS:-}" ]]; then
-        # a resumed run keeps its criterion: a pass at another style size or layer weights
-        # starts a new run from the pack the finished one installed (the manifest records
-        # the change)
+    if [[ -n "$criterion" && "$criterion" != "$STYLE_SIZE ${LAYER_WEIGHTS:-} ${STYLE_SCALES:-1}" ]]
+    then
+        # a resumed run keeps its criterion: a pass at another style size, layer weights or
+        # style scales starts a new run from the pack the finished one installed (the
+        # manifest records the change), at the pass's rate: its Adam starts afresh and warms
+        # up, so a rate the old run lowered for its own criterion does not bind it
         resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name"
-                --lr "$(lower_rate "$name" "${NEW_PASS_LR:-$CONTINUE_LR}")")
+                --lr "${NEW_PASS_LR:-$CONTINUE_LR}")
     elif [[ -f "$checkpoint" ]]; then
         resume=(--resume --force)
         # a late pass on a finished run goes on at NEW_PASS_LR or the run's own rate,
@@ -153,11 +157,13 @@ train() {  # train KIND NAME STEPS ARGS...
     ((status == 0)) || exit "$status"  # stopped (SIGTERM: 130) or failed: stop the queue
 }
 
-style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION (LAYER_WEIGHTS: set
-    # by style_recipe, one per LAYERS entry; empty: averaged)
+style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION (LAYER_WEIGHTS and
+    # STYLE_SCALES: set by style_recipe, one weight per LAYERS entry; empty: averaged, and
+    # the style loss at scale 1 alone)
     STYLE_SIZE=$4 train style "$1" "$2" "$3" --image-size 256 --style-size "$4" --arch half \
         --content-weight 1 --style-weight "$5" --tv-weight 10 --style-layers "$LAYERS" \
         ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
+        ${STYLE_SCALES:+--style-scales "$STYLE_SCALES"} \
         --preview samples/photos/chelsea.jpg --description "$6"
 }
 
@@ -173,8 +179,9 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # about 3.4 and 0.05; only a weight between about 3 and 16 makes the training prefer
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
 # (An earlier mosaic run at 100, then 30, lost the photo entirely.)
-style_recipe() {  # style_recipe NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS]]]
-    local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-} image description
+style_recipe() {  # NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS [STYLE_SCALES]]]]
+    local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-} \
+        STYLE_SCALES=${6:-} image description
     case $name in
     mosaic) image=$STYLES/pytorch_examples/mosaic.jpg
         description="Mosaic (style image from pytorch/examples)" ;;
@@ -211,9 +218,9 @@ sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
-    IFS=: read -r name steps weight size layer_weights lr <<< "$late"
+    IFS=: read -r name steps weight size layer_weights lr scales <<< "$late"
     ((steps > STYLE_STEPS)) &&
         NEW_PASS_LR=${lr:-$CONTINUE_LR} style_recipe "$name" "$steps" "$weight" "$size" \
-            "$layer_weights"
+            "$layer_weights" "$scales"
 done
 echo "== all done $(date -u +%FT%TZ)"

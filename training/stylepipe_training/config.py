@@ -28,6 +28,7 @@ SR_ARCHES: dict[str, dict[str, int]] = {
     "half": {"width": 32, "n_residual": 4},
 }
 SR_LOSSES = ("feature", "pixel")
+MIN_SCALED_SIDE = 16  # a crop or painting shrunk by --style-scales: 4 px left at block 3
 DEFAULT_LOSS_NET = "auto"  # the best ImageNet weights found (lossnet.choose_auto)
 #: Settings that may differ when a run is resumed.
 RESUME_OVERRIDES = frozenset({"iterations", "epochs", "data"})
@@ -95,6 +96,7 @@ class StyleConfig(RunConfig):
     style_weight: float | None = None
     style_layers: str | None = None  # "relu1_2,relu2_2,..." (default: the network's)
     style_layer_weights: str | None = None  # "1,1,..." (default: by the network's reduction)
+    style_scales: str = "1"  # "1,0.5": the style loss at full and at half scale
 
     def arch_params(self) -> dict[str, Any]:
         return dict(STYLE_ARCHES[self.arch])
@@ -118,6 +120,14 @@ class StyleConfig(RunConfig):
         if self.style_size is not None and self.style_size < 32:
             raise UsageError("--style-size must be at least 32")
         parse_layer_weights(self.style_layers, self.style_layer_weights)
+        smallest = min(parse_style_scales(self.style_scales))
+        for option, side in (("--image-size", self.image_size), ("--style-size", self.style_size)):
+            if side is not None and side * smallest < MIN_SCALED_SIDE:
+                raise UsageError(
+                    f"--style-scales: {option} {side} at scale {smallest:g} is under "
+                    f"{MIN_SCALED_SIDE} px",
+                    hint="use larger sizes or a scale nearer 1",
+                )
 
 
 @dataclass
@@ -181,6 +191,17 @@ def parse_layer_weights(layers: str | None, weights: str | None) -> dict[str, fl
                 f"--style-layer-weights: give {len(names)} numbers >= 0, one per style layer"
             )
     return dict(zip(names, values, strict=True))
+
+
+def parse_style_scales(text: str) -> tuple[float, ...]:
+    """``--style-scales`` as distinct scales in (0, 1], e.g. ``"1,0.5"`` -> ``(1.0, 0.5)``."""
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError("--style-scales: give numbers, e.g. 1,0.5") from None
+    if len(set(scales)) != len(scales) or not all(0 < s <= 1 for s in scales):
+        raise UsageError("--style-scales: give distinct scales above 0 and at most 1, e.g. 1,0.5")
+    return scales
 
 
 def _resolve_iterations(config: RunConfig, photo_count: int) -> None:

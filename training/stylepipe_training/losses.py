@@ -10,13 +10,16 @@
   over the batch; the means make its weight independent of the image size.
 
 How each layer's term is scaled before the user's weights apply depends on the loss
-network (``layer_scaling``, see :mod:`stylepipe_training.lossnet`). Gram matrices and
+network (``layer_scaling``, see :mod:`stylepipe_training.lossnet`). The style loss may also
+be measured at smaller scales of the output, against the painting shrunk alike
+(``style_scales``, e.g. 1 and 0.5): at half scale a layer sees shapes twice as large, which
+stands in for the deeper layers a partial loss network lacks. Gram matrices and
 losses are computed in float32 even when the networks run under bf16 autocast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -61,20 +64,32 @@ def content_scale(lossnet: LossNetwork, target: torch.Tensor) -> torch.Tensor | 
     return 1.0
 
 
-def style_scales(lossnet: LossNetwork, grams: Mapping[str, torch.Tensor]) -> dict[str, float]:
+def style_layer_factors(
+    lossnet: LossNetwork, grams: Mapping[str, torch.Tensor]
+) -> dict[str, float]:
     """Per-layer factors of the style loss: ``1/C_j**2`` or ``1/||G_j(y_s)||_F**2``."""
     if lossnet.layer_scaling == "target":
         return {k: 1.0 / max(float(g.float().pow(2).sum()), 1e-24) for k, g in grams.items()}
     return {k: 1.0 / g.shape[-1] ** 2 for k, g in grams.items()}
 
 
+def downscale(image: torch.Tensor, scale: float) -> torch.Tensor:
+    """``image`` at ``scale`` of its size, each pixel the mean of the area it covers
+    (exactly 2x2 means at 0.5 on even sides); ``scale`` 1 returns it unchanged."""
+    if scale == 1.0:
+        return image
+    return F.interpolate(image, scale_factor=scale, mode="area")
+
+
 class StyleCriterion:
     """The style-transfer objective: weighted content, style and TV terms.
 
     ``style_layers`` maps each style layer to its weight (default: the network's own
-    mapping of the paper's layers, each weighing 1). The style image's Gram targets are
-    computed once, at construction; the content target (relu2_2 of the input batch)
-    once per batch, without gradient.
+    mapping of the paper's layers, each weighing 1). ``style_scales`` are the scales the
+    style loss is measured at (default 1 alone, the paper's); each adds its own term, the
+    output and the painting shrunk alike. The style image's Gram targets are computed
+    once, at construction; the content target (relu2_2 of the input batch) once per
+    batch, without gradient.
     """
 
     def __init__(
@@ -86,6 +101,7 @@ class StyleCriterion:
         style_weight: float,
         tv_weight: float,
         style_layers: Mapping[str, float] | None = None,
+        style_scales: Sequence[float] = (1.0,),
         content_layer: str = CONTENT_LAYER,
     ) -> None:
         self.lossnet = lossnet
@@ -95,15 +111,33 @@ class StyleCriterion:
         lossnet.check_layers([*style_layers, content_layer])
         self.layer_weights = dict(style_layers)
         self.style_layers, self.content_layer = tuple(style_layers), content_layer
-        with torch.no_grad():
-            feats = lossnet(style_image.float(), self.style_layers)
-            self.style_grams = {k: gram_matrix(v) for k, v in feats.items()}
-        scales = style_scales(lossnet, self.style_grams)
-        self.scales = {k: scales[k] * self.layer_weights[k] for k in self.style_layers}
+        self.style_scales = tuple(float(s) for s in style_scales)
+        #: ``{scale: {layer: Gram target}}`` and ``{scale: {layer: factor}}``
+        self.style_grams: dict[float, dict[str, torch.Tensor]] = {}
+        self.factors: dict[float, dict[str, float]] = {}
+        for scale in self.style_scales:
+            with torch.no_grad():
+                feats = lossnet(downscale(style_image.float(), scale), self.style_layers)
+                grams = {k: gram_matrix(v) for k, v in feats.items()}
+            factors = style_layer_factors(lossnet, grams)
+            self.style_grams[scale] = grams
+            self.factors[scale] = {k: factors[k] * self.layer_weights[k] for k in grams}
 
     def to(self, device: torch.device) -> StyleCriterion:
-        self.style_grams = {k: g.to(device) for k, g in self.style_grams.items()}
+        self.style_grams = {
+            s: {k: g.to(device) for k, g in grams.items()} for s, grams in self.style_grams.items()
+        }
         return self
+
+    def style_loss(self, feats: Mapping[str, torch.Tensor], scale: float) -> torch.Tensor:
+        """The weighted sum over the style layers of the output's features at ``scale``."""
+        targets, factors = self.style_grams[scale], self.factors[scale]
+        return torch.as_tensor(
+            sum(
+                factors[k] * style_layer_loss(gram_matrix(feats[k]), targets[k])
+                for k in self.style_layers
+            )
+        )
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted terms (``content``, ``style``, ``tv``) and their sum, ``total``."""
@@ -111,11 +145,15 @@ class StyleCriterion:
             target = self.lossnet(content, [self.content_layer])[self.content_layer]
         layers = dict.fromkeys([*self.style_layers, self.content_layer])
         feats = self.lossnet(output, layers)
+        style_only = dict.fromkeys(self.style_layers)
         content_term = feature_loss(feats[self.content_layer], target)
         content_term = content_term * content_scale(self.lossnet, target)
         style_term = sum(
-            self.scales[k] * style_layer_loss(gram_matrix(feats[k]), self.style_grams[k])
-            for k in self.style_layers
+            self.style_loss(
+                feats if scale == 1.0 else self.lossnet(downscale(output, scale), style_only),
+                scale,
+            )
+            for scale in self.style_scales
         )
         terms = {
             "content": self.weights["content"] * content_term,

@@ -269,6 +269,13 @@ def _add_style(sub: Any) -> None:
     )
     _opt(
         style,
+        "--style-scales",
+        metavar="SCALES",
+        help="measure the style loss at these scales of the output too, each a term of its "
+        "own, e.g. 1,0.5 (default 1): at half scale the layers see shapes twice as large",
+    )
+    _opt(
+        style,
         "--tv-weight",
         type=float,
         help="total-variation weight " + _per_loss_net("tv_weight"),

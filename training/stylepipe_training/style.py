@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from stylepipe_style.network import TransformerNet
 
-from .config import StyleConfig, parse_layer_weights
+from .config import StyleConfig, parse_layer_weights, parse_style_scales
 from .data import PhotoBatches, PhotoSet, random_square_crop
 from .images import fit_long_side, open_rgb, resize_short_side, to_image, to_tensor
 from .loop import Runtime, Trainer
@@ -97,6 +97,7 @@ def build_style_trainer(
             style_weight=config.style_weight,
             tv_weight=config.tv_weight,
             style_layers=style_layer_weights(config, lossnet),
+            style_scales=parse_style_scales(config.style_scales),
         )
     return StyleTrainer(net, criterion, runtime, lr=config.lr, preview=preview_tensor(preview_path))
 

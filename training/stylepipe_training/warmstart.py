@@ -17,6 +17,7 @@ a shared style is fine-tuned further.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,9 @@ def start_from_pack(
 
 #: Criterion settings besides the loss weights that a run continued from a pack may
 #: change (a resumed run may not): the record says so, e.g. mosaic's finer panes.
-CRITERION_SETTINGS = frozenset({"style_size", "style_layers", "style_layer_weights"})
+CRITERION_SETTINGS = frozenset(
+    {"style_size", "style_layers", "style_layer_weights", "style_scales"}
+)
 
 
 def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int) -> None:
@@ -110,8 +113,10 @@ def record_weight_changes(settings: dict[str, Any], config: RunConfig, step: int
     learning rate or criterion setting this run changes at ``step``: the manifest then
     tells the whole schedule, e.g. a style trained at style weight 10 and continued at 20."""
     changes = [str(c) for c in settings.get("weight_changes") or []]
+    # a setting a pack predates had its default then (e.g. the style loss at scale 1 alone)
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
     for key in sorted(WEIGHT_OVERRIDES | CRITERION_SETTINGS):
-        before, now = settings.get(key), getattr(config, key, None)
+        before, now = settings.get(key, defaults.get(key)), getattr(config, key, None)
         if before is None or now is None:
             continue
         if before != now:  # 10 == 10.0: a weight read back from JSON compares equal
