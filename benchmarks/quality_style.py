@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from stylepipe_training.config import parse_style_scales
 from stylepipe_training.images import open_rgb, resize_short_side, to_tensor
 from stylepipe_training.losses import StyleCriterion
 from stylepipe_training.lossnet import LossNetOptions, get_loss_network
@@ -50,6 +51,7 @@ class StyleObjective:
     #: The manifest's record of an ImageNet network: weights file name, sha256, convention.
     loss_net_record: Mapping[str, Any] = field(default_factory=dict)
     style_layers: Mapping[str, float] | None = None
+    style_scales: tuple[float, ...] = (1.0,)  # where the style loss is measured (--style-scales)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class StyleObjective:
             "loss_net_seed": self.loss_net_seed,
             "weights": dict(self.weights),
             "style_size": self.style_size,
+            "style_scales": list(self.style_scales),
             "style_image": str(self.style_path),
             "style_source": self.style_source,
         }
@@ -121,6 +124,7 @@ def read_objective(spec: ModelSpec, roots: Sequence[Path]) -> StyleObjective:
         loss_net_sha256=(training.get("loss_network") or {}).get("sha256"),
         loss_net_record=dict(training.get("loss_network") or {}),
         style_layers=training.get("style_layers"),
+        style_scales=parse_style_scales(str(settings.get("style_scales") or 1)),
     )
 
 
@@ -171,6 +175,7 @@ def build_criterion(objective: StyleObjective, nets: LossNets) -> tuple[StyleCri
         style_weight=objective.weights["style"],
         tv_weight=objective.weights["tv"],
         style_layers=objective.style_layers,
+        style_scales=objective.style_scales,
     )
     built = lossnet.describe().get("sha256")
     warning = ""

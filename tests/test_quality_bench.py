@@ -107,6 +107,20 @@ def test_objective_comes_from_the_manifest(tmp_path: Path, assets: Path) -> None
         40,
     )
     assert dict(objective.weights) == {"content": 1.0, "style": 20.0, "tv": 100.0}
+    assert objective.style_scales == (1.0,)  # a pack from before --style-scales
+
+
+def test_objective_measures_the_style_at_the_scales_the_model_trained_with(
+    tmp_path: Path, assets: Path
+) -> None:
+    spec = _spec(_style_pack(tmp_path, assets))
+    manifest = json.loads(json.dumps(spec.manifest))
+    manifest["training"]["settings"]["style_scales"] = "1,0.5"
+    objective = styleq.read_objective(ModelSpec(**{**vars(spec), "manifest": manifest}), [assets])
+    assert objective.style_scales == (1.0, 0.5)
+    assert objective.describe()["style_scales"] == [1.0, 0.5]
+    criterion, _ = styleq.build_criterion(objective, styleq.LossNets())
+    assert criterion.style_scales == (1.0, 0.5)
 
 
 def test_style_image_found_under_moved_assets(tmp_path: Path, assets: Path) -> None:
