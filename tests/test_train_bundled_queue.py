@@ -122,16 +122,20 @@ def test_late_passes_go_on_at_a_higher_style_weight_after_the_full_steps(tmp_pat
     done, calls = run_queue(default, "mosaic the-scream udnie", LATE=None)
     assert done.returncode == 0, done.stderr
     names = [c.split("--name ")[1].split()[0] for c in calls]
-    assert names == ["mosaic", "the-scream", "the-scream"] + ["mosaic"] * 5
+    assert names == ["mosaic", "the-scream", "the-scream"] + ["mosaic"] * 7
     assert all("--iterations 6500" in c and "--style-weight 30" in c for c in calls[:2])
     assert "--iterations 7500" in calls[2] and "--style-weight 15" in calls[2]
     mosaic_passes = [
-        (8000, 40, 384), (9000, 60, 384), (10000, 25, 384), (11600, 30, 384), (12000, 25, 384)
+        (8000, 40, 384), (9000, 60, 384), (10000, 25, 384), (11600, 30, 384), (12000, 25, 384),
+        (12500, 18, 384), (14000, 10, 384)
     ]  # fmt: skip
     for call, (steps, weight, size) in zip(calls[3:], mosaic_passes, strict=True):
         assert option(call, "--iterations") == str(steps)
         assert option(call, "--style-weight") == str(weight)
         assert option(call, "--style-size") == str(size)
+    # ... the last two with the style also at half scale (a stand-in for relu4)
+    assert all("--style-scales" not in call for call in calls[:-2])
+    assert all(option(call, "--style-scales") == "1,0.5" for call in calls[-2:])
     # paper-length runs (STYLE_STEPS above it) have no late pass
     paper = tmp_path / "paper"
     write_manifest(paper / "plugins", "style", "mosaic", 5000, "vgg19")
@@ -175,6 +179,21 @@ def write_finished_run(
     pack = home / "plugins" / name
     pack.mkdir(parents=True)
     (pack / "manifest.json").write_text(json.dumps({"training": {"steps": installed}}))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_from_the_bundled_pack_trains_at_its_own_rate(tmp_path: Path) -> None:
+    # runs/ did not outlive the session: the pass starts from the committed pack, at the
+    # rate the pass names (CONTINUE_LR when it names none), with its own style scales
+    pack = write_manifest(tmp_path / "plugins", "style", "mosaic", 12000, "vgg19")
+    late = "mosaic:12500:18:::3e-4:1,0.5 mosaic:13000:10"
+    done, calls = run_queue(tmp_path, "mosaic", LATE=late)
+    assert done.returncode == 0, done.stderr
+    half, plain = calls  # the recorder trains nothing: both start from the pack
+    assert option(half, "--init-from") == str(pack) and option(half, "--lr") == "3e-4"
+    assert option(half, "--style-scales") == "1,0.5" and "--style-weight 18 " in half
+    assert option(plain, "--init-from") == str(pack) and option(plain, "--lr") == "5e-4"
+    assert "--style-scales" not in plain
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
