@@ -127,6 +127,7 @@ train() {  # train KIND NAME STEPS ARGS...
     # (a resumed run keeps its learning rate: a rollback after a loss spike may have halved it)
     local resume=(--lr "$LR") bundled; bundled=$(bundled_steps "$kind" "$name")
     local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" criterion=""
+    local pack_lr=${NEW_PASS_LR:-$CONTINUE_LR}  # a run from a pack: its late pass's rate
     [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && criterion=$(run_criterion "$name")
     if [[ -n "$criterion" && "$criterion" != "$STYLE_SIZE ${LAYER_WEIGHTS:-} ${STYLE_SCALES:-1}" ]]
     then
@@ -134,8 +135,7 @@ train() {  # train KIND NAME STEPS ARGS...
         # style scales starts a new run from the pack the finished one installed (the
         # manifest records the change), at the pass's rate: its Adam starts afresh and warms
         # up, so a rate the old run lowered for its own criterion does not bind it
-        resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name"
-                --lr "${NEW_PASS_LR:-$CONTINUE_LR}")
+        resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name" --lr "$pack_lr")
     elif [[ -f "$checkpoint" ]]; then
         resume=(--resume --force)
         # a late pass on a finished run goes on at NEW_PASS_LR or the run's own rate,
@@ -147,8 +147,7 @@ train() {  # train KIND NAME STEPS ARGS...
     elif ((bundled >= steps)); then
         echo "== $name: bundled after $bundled steps, skipped"; return 0
     elif ((bundled > 0)); then  # at a late pass's own rate (runs/ did not outlive a session)
-        resume=(--lr "${NEW_PASS_LR:-$CONTINUE_LR}"
-                --init-from "$BUNDLED/stylepipe_$kind/models/$name")
+        resume=(--lr "$pack_lr" --init-from "$BUNDLED/stylepipe_$kind/models/$name")
     fi
     local command=("$STYLEPIPE" train "$kind" "$@" --iterations "$steps" --name "$name"
                    "${COMMON[@]}" "${resume[@]}")
