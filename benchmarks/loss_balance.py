@@ -3,8 +3,8 @@
 Scores images on the training objective's two terms, with the loss network the bundled
 styles train with (ImageNet VGG19 conv1_1..conv3_4 from ../shared/assets, Caffe input):
 
-* content: relu2_2 mean squared error against the photo, divided by the photo's mean
-  squared feature (the ``target`` scaling of ``--loss-net vgg19``);
+* content: relu2_2 (``--content-layer``) mean squared error against the photo, divided
+  by the photo's mean squared feature (the ``target`` scaling of ``--loss-net vgg19``);
 * style: each style layer's squared Gram distance to the painting's, divided by the
   painting's squared Gram norm, averaged over the layers (``--style-layers``).
 
@@ -16,6 +16,7 @@ photo and better than a washed-out texture is read off these figures.
 
     .venv/bin/python benchmarks/loss_balance.py
     .venv/bin/python benchmarks/loss_balance.py --style mosaic --extra out/chicago.jpg
+    .venv/bin/python benchmarks/loss_balance.py --style mosaic --content-layer relu3_3
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ def imagenet_vgg19(assets: Path):
     return get_loss_network("vgg19").build(options).eval()
 
 
-def scores(net, image, photo_feature, grams, layers) -> tuple[float, list[float]]:
+def scores(net, image, photo_feature, grams, layers, content_layer) -> tuple[float, list[float]]:
     """The content term and the per-layer style terms of ``image``."""
     from stylepipe_training.losses import gram_matrix
 
-    feats = net(image, layers)
-    content = float(((feats["relu2_2"] - photo_feature) ** 2).mean() / photo_feature.pow(2).mean())
+    feats = net(image, dict.fromkeys([*layers, content_layer]))
+    distance = (feats[content_layer] - photo_feature).pow(2).mean()
+    content = float(distance / photo_feature.pow(2).mean())
     style = [
         float((gram_matrix(feats[k]) - grams[k]).pow(2).sum() / grams[k].pow(2).sum())
         for k in layers
@@ -100,13 +102,13 @@ def report(net, args: argparse.Namespace, name: str, layers: list[str]) -> None:
     size = tuple(photo.shape[-2:])
     style = load(args.assets / painting, args.style_size)
     grams = {k: gram_matrix(v) for k, v in net(style, layers).items()}
-    photo_feature = net(photo, ["relu2_2"])["relu2_2"]
+    photo_feature = net(photo, [args.content_layer])[args.content_layer]
     rows = [("photo", photo), ("Johnson's model", load(args.assets / reference, args.width))]
     rows += [(str(p), load(p, args.width)) for p in args.extra]
     for label, image in rows:
         if tuple(image.shape[-2:]) != size:
             image = torch.nn.functional.interpolate(image, size=size, mode="bilinear")
-        content, per_layer = scores(net, image, photo_feature, grams, layers)
+        content, per_layer = scores(net, image, photo_feature, grams, layers, args.content_layer)
         style_mean = float(np.mean(per_layer))
         balance = content / style_mean if style_mean else float("inf")
         print(
@@ -123,6 +125,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=512, help="photo width (pixels)")
     parser.add_argument("--style-size", type=int, default=384, help="painting width (pixels)")
     parser.add_argument("--style-layers", default=LAYERS, help="comma-separated ReLUs")
+    parser.add_argument("--content-layer", default="relu2_2", help="the content term's ReLU")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from stylepipe_training.config import parse_style_scales
 from stylepipe_training.images import open_rgb, resize_short_side, to_tensor
-from stylepipe_training.losses import StyleCriterion
+from stylepipe_training.losses import CONTENT_LAYER, StyleCriterion
 from stylepipe_training.lossnet import LossNetOptions, get_loss_network
 from stylepipe_training.style import load_style_image
 from stylepipe_training.vgg import LossNetwork
@@ -52,6 +52,7 @@ class StyleObjective:
     loss_net_record: Mapping[str, Any] = field(default_factory=dict)
     style_layers: Mapping[str, float] | None = None
     style_scales: tuple[float, ...] = (1.0,)  # where the style loss is measured (--style-scales)
+    content_layer: str = CONTENT_LAYER  # where the content loss is measured (--content-layer)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class StyleObjective:
             "weights": dict(self.weights),
             "style_size": self.style_size,
             "style_scales": list(self.style_scales),
+            "content_layer": self.content_layer,
             "style_image": str(self.style_path),
             "style_source": self.style_source,
         }
@@ -125,6 +127,7 @@ def read_objective(spec: ModelSpec, roots: Sequence[Path]) -> StyleObjective:
         loss_net_record=dict(training.get("loss_network") or {}),
         style_layers=training.get("style_layers"),
         style_scales=parse_style_scales(str(settings.get("style_scales") or 1)),
+        content_layer=str(settings.get("content_layer") or CONTENT_LAYER),
     )
 
 
@@ -176,6 +179,7 @@ def build_criterion(objective: StyleObjective, nets: LossNets) -> tuple[StyleCri
         tv_weight=objective.weights["tv"],
         style_layers=objective.style_layers,
         style_scales=objective.style_scales,
+        content_layer=objective.content_layer,
     )
     built = lossnet.describe().get("sha256")
     warning = ""

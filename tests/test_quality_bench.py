@@ -121,6 +121,19 @@ def test_objective_measures_the_style_at_the_scales_the_model_trained_with(
     assert objective.describe()["style_scales"] == [1.0, 0.5]
     criterion, _ = styleq.build_criterion(objective, styleq.LossNets())
     assert criterion.style_scales == (1.0, 0.5)
+    assert criterion.content_layer == "relu2_2"  # a pack from before --content-layer
+
+
+def test_objective_measures_the_content_at_the_layer_the_model_trained_with(
+    tmp_path: Path, assets: Path
+) -> None:
+    spec = _spec(_style_pack(tmp_path, assets))
+    manifest = json.loads(json.dumps(spec.manifest))
+    manifest["training"]["settings"]["content_layer"] = "relu3_3"
+    objective = styleq.read_objective(ModelSpec(**{**vars(spec), "manifest": manifest}), [assets])
+    assert objective.describe()["content_layer"] == "relu3_3"
+    criterion, _ = styleq.build_criterion(objective, styleq.LossNets())
+    assert criterion.content_layer == "relu3_3"
 
 
 def test_style_image_found_under_moved_assets(tmp_path: Path, assets: Path) -> None:

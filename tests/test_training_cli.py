@@ -610,6 +610,32 @@ def test_style_scales_are_a_criterion_setting_a_pack_records(
         assert code == 2 and message in err, (scales, err)
 
 
+def test_the_content_layer_is_a_criterion_setting_a_pack_records(
+    style_image: Path, photos: Path, stylepipe_home: Path
+) -> None:
+    """A style continued from a pack with the content at relu3_3 (Johnson's released
+    models) says so, from the paper's relu2_2; a resumed run keeps it, and a name that is
+    no layer is refused before training."""
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    assert manifest_settings(stylepipe_home, "base")["content_layer"] == "relu2_2"
+    code, _, err = tiny_style(
+        style_image, photos, "deeper", "--init-from", "base", "--iterations", 3,
+        "--content-layer", "relu3_3",
+    )  # fmt: skip
+    assert code == 0, err
+    settings = manifest_settings(stylepipe_home, "deeper")
+    assert settings["content_layer"] == "relu3_3"
+    assert settings["weight_changes"] == [
+        "step 2: content_layer relu2_2 -> relu3_3 (continued from the pack)"
+    ]
+    code, _, err = run("train", "style", "--resume", "--name", "base", "--content-layer", "relu3_3")
+    assert code == 2 and "--content-layer relu3_3 (run: relu2_2)" in err
+    code, _, err = tiny_style(
+        style_image, photos, "bad", "--iterations", 1, "--content-layer", "conv3"
+    )
+    assert code == 2 and "not a layer name" in err, err
+
+
 def manifest_settings(home: Path, name: str) -> dict:
     manifest = json.loads((home / "plugins" / name / "manifest.json").read_text())
     return manifest["training"]["settings"]

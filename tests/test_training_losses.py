@@ -194,6 +194,30 @@ def test_each_style_scale_adds_its_own_term_against_the_painting_shrunk_alike(lo
     assert float(both(style, style)["style"]) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_the_content_loss_is_measured_at_the_layer_asked_for(lossnet) -> None:
+    """Johnson's released models measured the content at relu3_3, the paper at relu2_2:
+    the term is the relative squared distance of the chosen layer's features."""
+    torch.manual_seed(4)
+    style = torch.rand(1, 3, 32, 32)
+    kwargs = {"content_weight": 2.0, "style_weight": 1.0, "tv_weight": 0.0}
+    out, content = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    for layer in ("relu2_2", "relu3_3"):
+        criterion = StyleCriterion(lossnet, style, content_layer=layer, **kwargs)
+        with torch.no_grad():
+            got, want = lossnet(out, [layer])[layer], lossnet(content, [layer])[layer]
+        expected = 2.0 * float(F.mse_loss(got, want) / want.pow(2).mean())
+        assert float(criterion(out, content)["content"]) == pytest.approx(expected, rel=1e-5)
+    deeper = StyleCriterion(lossnet, style, content_layer="relu3_3", **kwargs)
+    paper = StyleCriterion(lossnet, style, **kwargs)
+    assert float(deeper(out, content)["content"]) != pytest.approx(
+        float(paper(out, content)["content"])
+    )
+    from stylepipe.errors import ModelError
+
+    with pytest.raises(ModelError, match="no layer relu5_9"):
+        StyleCriterion(lossnet, style, content_layer="relu5_9", **kwargs)
+
+
 def test_downscale_averages_areas_and_leaves_scale_one_alone() -> None:
     image = torch.rand(1, 3, 8, 6)
     assert downscale(image, 1.0) is image

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,7 @@ class StyleConfig(RunConfig):
     style_layers: str | None = None  # "relu1_2,relu2_2,..." (default: the network's)
     style_layer_weights: str | None = None  # "1,1,..." (default: by the network's reduction)
     style_scales: str = "1"  # "1,0.5": the style loss at full and at half scale
+    content_layer: str = "relu2_2"  # the paper's; Johnson's released models used relu3_3
 
     def arch_params(self) -> dict[str, Any]:
         return dict(STYLE_ARCHES[self.arch])
@@ -120,6 +122,11 @@ class StyleConfig(RunConfig):
         if self.style_size is not None and self.style_size < 32:
             raise UsageError("--style-size must be at least 32")
         parse_layer_weights(self.style_layers, self.style_layer_weights)
+        if not re.fullmatch(r"relu\d_\d", self.content_layer):
+            raise UsageError(
+                f"--content-layer: {self.content_layer!r} is not a layer name",
+                hint="e.g. relu2_2 (the paper's) or relu3_3",
+            )
         smallest = min(parse_style_scales(self.style_scales))
         for option, side in (("--image-size", self.image_size), ("--style-size", self.style_size)):
             if side is not None and side * smallest < MIN_SCALED_SIDE:

@@ -88,8 +88,8 @@ class StyleCriterion:
     mapping of the paper's layers, each weighing 1). ``style_scales`` are the scales the
     style loss is measured at (default 1 alone, the paper's); each adds its own term, the
     output and the painting shrunk alike. The style image's Gram targets are computed
-    once, at construction; the content target (relu2_2 of the input batch) once per
-    batch, without gradient.
+    once, at construction; the content target (``content_layer`` of the input batch,
+    relu2_2 by default, the paper's) once per batch, without gradient.
     """
 
     def __init__(

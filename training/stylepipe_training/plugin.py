@@ -276,6 +276,13 @@ def _add_style(sub: Any) -> None:
     )
     _opt(
         style,
+        "--content-layer",
+        metavar="LAYER",
+        help="the layer of the content (feature) loss (default relu2_2, the paper's; "
+        "Johnson's released models used relu3_3, which leaves the fine texture freer)",
+    )
+    _opt(
+        style,
         "--tv-weight",
         type=float,
         help="total-variation weight " + _per_loss_net("tv_weight"),

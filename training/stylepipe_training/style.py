@@ -98,6 +98,7 @@ def build_style_trainer(
             tv_weight=config.tv_weight,
             style_layers=style_layer_weights(config, lossnet),
             style_scales=parse_style_scales(config.style_scales),
+            content_layer=config.content_layer,
         )
     return StyleTrainer(net, criterion, runtime, lr=config.lr, preview=preview_tensor(preview_path))
 

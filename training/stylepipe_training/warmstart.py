@@ -104,7 +104,7 @@ def start_from_pack(
 #: Criterion settings besides the loss weights that a run continued from a pack may
 #: change (a resumed run may not): the record says so, e.g. mosaic's finer panes.
 CRITERION_SETTINGS = frozenset(
-    {"style_size", "style_layers", "style_layer_weights", "style_scales"}
+    {"style_size", "style_layers", "style_layer_weights", "style_scales", "content_layer"}
 )
 
 
