@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install demo test lint typecheck clean gpu-kit
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python >= 3.11); set PYTHON=..."; exit 2; }
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy stylepipe plugins/stylepipe_basic plugins/stylepipe_style plugins/stylepipe_sr plugins/stylepipe_local plugins/stylepipe_ray training/stylepipe_training
+
+# What a paper-length run on a lent GPU needs, under .gpukit/ (training/gpu_run.sh).
+gpu-kit: $(STAMP)
+	$(BIN)/python training/gpu_kit.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-output

@@ -65,8 +65,11 @@ CONTINUE_LR="${CONTINUE_LR:-5e-4}"  # ... of a run continued from a committed pa
 # of blocks 1-3 but the inner ones of block 3, averaged (vgg19's reduction).
 LAYERS="${LAYERS:-relu1_1,relu1_2,relu2_1,relu2_2,relu3_1,relu3_4}"
 ONLY="${ONLY:-}"  # space-separated model names to train (default: all)
+WORKERS="${WORKERS:-2}"  # photo decoding threads (a GPU's steps need more)
+CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-100}"  # steps (a GPU runs 100 in seconds)
 COMMON=(--data "$DATA" --loss-net vgg19 --vgg-weights "$VGG" --vgg-input caffe
-        --threads "$THREADS" --device "$DEVICE" --precision "$PRECISION" --compile --checkpoint-every 100
+        --threads "$THREADS" --workers "$WORKERS" --device "$DEVICE" --precision "$PRECISION"
+        --compile --checkpoint-every "$CHECKPOINT_EVERY"
         --fp16-weights --author "stylepipe developers" --license MIT
         --force)  # the bundled names are taken by the plugins' current packs: replace them
 
