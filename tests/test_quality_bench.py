@@ -110,13 +110,18 @@ def test_objective_comes_from_the_manifest(tmp_path: Path, assets: Path) -> None
     assert objective.style_scales == (1.0,)  # a pack from before --style-scales
 
 
+def _objective_with(tmp_path: Path, assets: Path, **settings: str) -> styleq.StyleObjective:
+    """The objective of a pack whose manifest records ``settings`` besides its own."""
+    spec = _spec(_style_pack(tmp_path, assets))
+    manifest = json.loads(json.dumps(spec.manifest))
+    manifest["training"]["settings"].update(settings)
+    return styleq.read_objective(ModelSpec(**{**vars(spec), "manifest": manifest}), [assets])
+
+
 def test_objective_measures_the_style_at_the_scales_the_model_trained_with(
     tmp_path: Path, assets: Path
 ) -> None:
-    spec = _spec(_style_pack(tmp_path, assets))
-    manifest = json.loads(json.dumps(spec.manifest))
-    manifest["training"]["settings"]["style_scales"] = "1,0.5"
-    objective = styleq.read_objective(ModelSpec(**{**vars(spec), "manifest": manifest}), [assets])
+    objective = _objective_with(tmp_path, assets, style_scales="1,0.5")
     assert objective.style_scales == (1.0, 0.5)
     assert objective.describe()["style_scales"] == [1.0, 0.5]
     criterion, _ = styleq.build_criterion(objective, styleq.LossNets())
@@ -127,10 +132,7 @@ def test_objective_measures_the_style_at_the_scales_the_model_trained_with(
 def test_objective_measures_the_content_at_the_layer_the_model_trained_with(
     tmp_path: Path, assets: Path
 ) -> None:
-    spec = _spec(_style_pack(tmp_path, assets))
-    manifest = json.loads(json.dumps(spec.manifest))
-    manifest["training"]["settings"]["content_layer"] = "relu3_3"
-    objective = styleq.read_objective(ModelSpec(**{**vars(spec), "manifest": manifest}), [assets])
+    objective = _objective_with(tmp_path, assets, content_layer="relu3_3")
     assert objective.describe()["content_layer"] == "relu3_3"
     criterion, _ = styleq.build_criterion(objective, styleq.LossNets())
     assert criterion.content_layer == "relu3_3"

@@ -583,26 +583,34 @@ def test_init_from_records_a_changed_style_size(
     ]
 
 
+def check_criterion_setting(
+    style_image: Path, photos: Path, home: Path, option: str, default: str, other: str
+) -> None:
+    """A style continued from a pack with ``option`` at ``other`` records the change
+    from the pack's ``default`` (also of a pack from before the option), and a resumed
+    run refuses to change it."""
+    key = option.removeprefix("--").replace("-", "_")
+    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
+    assert manifest_settings(home, "base")[key] == default
+    code, _, err = tiny_style(
+        style_image, photos, "changed", "--init-from", "base", "--iterations", 3, option, other
+    )
+    assert code == 0, err
+    settings = manifest_settings(home, "changed")
+    assert settings[key] == other
+    assert settings["weight_changes"] == [
+        f"step 2: {key} {default} -> {other} (continued from the pack)"
+    ]
+    code, _, err = run("train", "style", "--resume", "--name", "base", option, other)
+    assert code == 2 and f"{option} {other} (run: {default})" in err
+
+
 def test_style_scales_are_a_criterion_setting_a_pack_records(
     style_image: Path, photos: Path, stylepipe_home: Path
 ) -> None:
-    """A style continued from a pack with the style loss at half scale too says so, from
-    the default (a pack from before the option was measured at scale 1 alone); a resumed
-    run keeps its criterion, and scales that leave too few pixels are refused."""
-    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
-    assert manifest_settings(stylepipe_home, "base")["style_scales"] == "1"
-    code, _, err = tiny_style(
-        style_image, photos, "wider", "--init-from", "base", "--iterations", 3,
-        "--style-scales", "1,0.5",
-    )  # fmt: skip
-    assert code == 0, err
-    settings = manifest_settings(stylepipe_home, "wider")
-    assert settings["style_scales"] == "1,0.5"
-    assert settings["weight_changes"] == [
-        "step 2: style_scales 1 -> 1,0.5 (continued from the pack)"
-    ]
-    code, _, err = run("train", "style", "--resume", "--name", "base", "--style-scales", "1,0.5")
-    assert code == 2 and "--style-scales 1,0.5 (run: 1)" in err
+    """The style loss at half scale too is a criterion setting (a pack from before the
+    option was measured at scale 1 alone); scales that leave too few pixels are refused."""
+    check_criterion_setting(style_image, photos, stylepipe_home, "--style-scales", "1", "1,0.5")
     for scales, message in (("1,2", "at most 1"), ("1,x", "give numbers"), ("0.25", "under 16 px")):
         code, _, err = tiny_style(
             style_image, photos, "bad", "--iterations", 1, "--style-scales", scales
@@ -613,23 +621,11 @@ def test_style_scales_are_a_criterion_setting_a_pack_records(
 def test_the_content_layer_is_a_criterion_setting_a_pack_records(
     style_image: Path, photos: Path, stylepipe_home: Path
 ) -> None:
-    """A style continued from a pack with the content at relu3_3 (Johnson's released
-    models) says so, from the paper's relu2_2; a resumed run keeps it, and a name that is
-    no layer is refused before training."""
-    assert tiny_style(style_image, photos, "base", "--iterations", 2)[0] == 0
-    assert manifest_settings(stylepipe_home, "base")["content_layer"] == "relu2_2"
-    code, _, err = tiny_style(
-        style_image, photos, "deeper", "--init-from", "base", "--iterations", 3,
-        "--content-layer", "relu3_3",
-    )  # fmt: skip
-    assert code == 0, err
-    settings = manifest_settings(stylepipe_home, "deeper")
-    assert settings["content_layer"] == "relu3_3"
-    assert settings["weight_changes"] == [
-        "step 2: content_layer relu2_2 -> relu3_3 (continued from the pack)"
-    ]
-    code, _, err = run("train", "style", "--resume", "--name", "base", "--content-layer", "relu3_3")
-    assert code == 2 and "--content-layer relu3_3 (run: relu2_2)" in err
+    """The content at relu3_3 (Johnson's released models) rather than the paper's relu2_2
+    is a criterion setting; a name that is no layer is refused before training."""
+    check_criterion_setting(
+        style_image, photos, stylepipe_home, "--content-layer", "relu2_2", "relu3_3"
+    )
     code, _, err = tiny_style(
         style_image, photos, "bad", "--iterations", 1, "--content-layer", "conv3"
     )
