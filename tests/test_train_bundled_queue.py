@@ -156,16 +156,19 @@ def write_finished_run(
     style_size: int | None = None,
     layer_weights: str | None = None,
     style_scales: str | None = None,
+    content_layer: str | None = None,
 ) -> None:
     """A run folder with a checkpoint at ``steps`` (going on at ``lr``; None: unreadable),
-    its config (at ``style_size``, ``layer_weights`` and ``style_scales``; no size: no
-    config) and the queue's pack at ``installed``."""
+    its config (at ``style_size``, ``layer_weights``, ``style_scales`` and
+    ``content_layer``; no size: no config) and the queue's pack at ``installed``."""
     run_dir = home / "runs" / name
     run_dir.mkdir(parents=True)
     if style_size is not None:
         config = {"style_size": style_size, "style_layer_weights": layer_weights}
         if style_scales is not None:  # a run from before --style-scales has none
             config["style_scales"] = style_scales
+        if content_layer is not None:  # ... and one from before --content-layer
+            config["content_layer"] = content_layer
         (run_dir / "config.json").write_text(json.dumps(config))
     (run_dir / "checkpoint.pt").write_bytes(b"")
     if lr is not None:
@@ -312,3 +315,29 @@ def test_a_late_pass_at_other_style_scales_starts_a_new_run_at_its_own_rate(
     assert option(mosaic, "--style-scales") == "1,0.5" and float(option(mosaic, "--lr")) == 3e-4
     assert "--resume" in udnie and "--restart" not in udnie
     assert option(udnie, "--style-scales") == "1,0.5" and option(udnie, "--lr") == "0.0001"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_at_another_content_layer_starts_a_new_run_from_the_pack(
+    tmp_path: Path,
+) -> None:
+    # mosaic's run measured the content at relu2_2 (its config predates the option): a pass
+    # at relu3_3 and content weight 1.3 starts from its pack; udnie's run is already there
+    home = tmp_path / "home"
+    write_finished_run(home, "mosaic", 12000, installed=12000, lr=1e-4, style_size=384)
+    write_finished_run(
+        home, "udnie", 6000, installed=6000, lr=1e-4, style_size=384, content_layer="relu3_3"
+    )
+    late = "mosaic:14000:35:::3e-4::relu3_3:1.3 udnie:7000:10:::3e-4::relu3_3:1.3"
+    done, calls = run_queue(tmp_path, "mosaic udnie", LATE=late)
+    assert done.returncode == 0, done.stderr
+    mosaic, udnie = calls
+    assert "--restart" in mosaic and option(mosaic, "--init-from") == str(
+        home / "plugins" / "mosaic"
+    )
+    for call in (mosaic, udnie):
+        assert option(call, "--content-layer") == "relu3_3"
+        assert option(call, "--content-weight") == "1.3"
+    assert "--resume" in udnie and "--restart" not in udnie
+    _, plain = run_queue(tmp_path / "plain", "mosaic", LATE="mosaic:14000:35")
+    assert "--content-layer" not in plain[0] and option(plain[0], "--content-weight") == "1"

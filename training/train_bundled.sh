@@ -39,10 +39,11 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR[:SCALES]]]] each:
+# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR[:SCALES[:CONTENT_LAYER[:CONTENT_WEIGHT]]]]]] each:
 # after STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from
 # a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another
-# style size (default 384) or other style layer weights (default: LAYERS averaged) starts a
+# style size (default 384), other style layer weights (default: LAYERS averaged), style
+# scales (default 1) or content layer (default relu2_2; its weight default 1) starts a
 # new run from the finished run's pack. Each moves a style towards the target of issue 20
 # (as near its painting as Johnson's model, at no more content lost; RECIPES.md, "Late
 # passes"): at 10, even the criterion's optimum (Gatys) stays further from the painting
@@ -103,13 +104,15 @@ except Exception:  # no readable checkpoint: the rate asked for
 print(f"{min(float(sys.argv[2]), float(run)):g}")' "$STYLEPIPE_HOME/runs/$1/checkpoint.pt" "$2"
 }
 
-run_criterion() {  # "STYLE_SIZE LAYER_WEIGHTS STYLE_SCALES" NAME's run trains at (empty
-    # when no run; a run from before --style-scales measured the style at scale 1 alone)
+run_criterion() {  # "STYLE_SIZE LAYER_WEIGHTS STYLE_SCALES CONTENT_LAYER" NAME's run trains
+    # at (empty when no run; a run from before --style-scales measured the style at scale 1
+    # alone, one from before --content-layer the content at relu2_2)
     local config="$STYLEPIPE_HOME/runs/$1/config.json"
     [[ -f "$config" ]] || return 0
     "$PYTHON" -c 'import json, sys
 c = json.load(open(sys.argv[1]))
-print(c.get("style_size") or "", c.get("style_layer_weights") or "", c.get("style_scales") or 1)' \
+print(c.get("style_size") or "", c.get("style_layer_weights") or "", c.get("style_scales") or 1,
+      c.get("content_layer") or "relu2_2")' \
         "$config"
 }
 
@@ -132,10 +135,11 @@ train() {  # train KIND NAME STEPS ARGS...
     local checkpoint="$STYLEPIPE_HOME/runs/$name/checkpoint.pt" criterion=""
     local pack_lr=${NEW_PASS_LR:-$CONTINUE_LR}  # a run from a pack: its late pass's rate
     [[ -f "$checkpoint" && -n "${STYLE_SIZE:-}" ]] && criterion=$(run_criterion "$name")
-    if [[ -n "$criterion" && "$criterion" != "$STYLE_SIZE ${LAYER_WEIGHTS:-} ${STYLE_SCALES:-1}" ]]
+    local wanted="${STYLE_SIZE:-} ${LAYER_WEIGHTS:-} ${STYLE_SCALES:-1} ${CONTENT_LAYER:-relu2_2}"
+    if [[ -n "$criterion" && "$criterion" != "$wanted" ]]
     then
-        # a resumed run keeps its criterion: a pass at another style size, layer weights or
-        # style scales starts a new run from the pack the finished one installed (the
+        # a resumed run keeps its criterion: a pass at another style size, layer weights,
+        # style scales or content layer starts a new run from the pack the finished one installed (the
         # manifest records the change), at the pass's rate: its Adam starts afresh and warms
         # up, so a rate the old run lowered for its own criterion does not bind it
         resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name" --lr "$pack_lr")
@@ -163,13 +167,15 @@ train() {  # train KIND NAME STEPS ARGS...
     ((status == 0)) || exit "$status"  # stopped (SIGTERM: 130) or failed: stop the queue
 }
 
-style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION (LAYER_WEIGHTS and
-    # STYLE_SCALES: set by style_recipe, one weight per LAYERS entry; empty: averaged, and
-    # the style loss at scale 1 alone)
+style() {  # style NAME STEPS IMAGE STYLE_SIZE STYLE_WEIGHT DESCRIPTION (LAYER_WEIGHTS,
+    # STYLE_SCALES, CONTENT_LAYER and CONTENT_WEIGHT: set by style_recipe, one weight per
+    # LAYERS entry; empty: averaged, the style loss at scale 1 alone, the content at
+    # relu2_2 at weight 1)
     STYLE_SIZE=$4 train style "$1" "$2" "$3" --image-size 256 --style-size "$4" --arch half \
-        --content-weight 1 --style-weight "$5" --tv-weight 10 --style-layers "$LAYERS" \
-        ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
+        --content-weight "${CONTENT_WEIGHT:-1}" --style-weight "$5" --tv-weight 10 \
+        --style-layers "$LAYERS" ${LAYER_WEIGHTS:+--style-layer-weights "$LAYER_WEIGHTS"} \
         ${STYLE_SCALES:+--style-scales "$STYLE_SCALES"} \
+        ${CONTENT_LAYER:+--content-layer "$CONTENT_LAYER"} \
         --preview samples/photos/chelsea.jpg --description "$6"
 }
 
@@ -185,9 +191,10 @@ JJ="$STYLES/jcjohnson_fast_neural_style"
 # about 3.4 and 0.05; only a weight between about 3 and 16 makes the training prefer
 # Johnson's balance to both (starry-night, great-wave, composition-vii: above 3, 2, 1).
 # (An earlier mosaic run at 100, then 30, lost the photo entirely.)
-style_recipe() {  # NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS [STYLE_SCALES]]]]
+style_recipe() {  # NAME STEPS [STYLE_WEIGHT [STYLE_SIZE [LAYER_WEIGHTS [STYLE_SCALES
+    # [CONTENT_LAYER [CONTENT_WEIGHT]]]]]]
     local name=$1 steps=$2 weight=${3:-10} size=${4:-384} LAYER_WEIGHTS=${5:-} \
-        STYLE_SCALES=${6:-} image description
+        STYLE_SCALES=${6:-} CONTENT_LAYER=${7:-} CONTENT_WEIGHT=${8:-} image description
     case $name in
     mosaic) image=$STYLES/pytorch_examples/mosaic.jpg
         description="Mosaic (style image from pytorch/examples)" ;;
@@ -224,9 +231,10 @@ sr sr4-pixel 4 pixel "$SR_PIXEL_STEPS" "x4 upscale, per-pixel loss (highest PSNR
 for name in $NEW; do style_recipe "$name" "$first"; done
 for name in $SHIPPED $NEW; do style_recipe "$name" "$STYLE_STEPS"; done
 for late in $LATE; do  # paper-length runs (STYLE_STEPS past a late pass's STEPS) skip it
-    IFS=: read -r name steps weight size layer_weights lr scales <<< "$late"
+    IFS=: read -r name steps weight size layer_weights lr scales content content_weight \
+        <<< "$late"
     ((steps > STYLE_STEPS)) &&
         NEW_PASS_LR=${lr:-$CONTINUE_LR} style_recipe "$name" "$steps" "$weight" "$size" \
-            "$layer_weights" "$scales"
+            "$layer_weights" "$scales" "$content" "$content_weight"
 done
 echo "== all done $(date -u +%FT%TZ)"
