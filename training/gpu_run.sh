@@ -24,8 +24,8 @@ KIT="${KIT:-.gpukit}"
 BUDGET="${BUDGET:-420}"  # seconds of training; the call's 600 include the machine's start
 PY="${PY:-python3}"
 WORK="${WORK:-/tmp/stylepipe-gpu}"
-exec > >(tee -a "$OUT/gpu.log") 2>&1
 
+run_all() {  # the whole run, its output also in $OUT/gpu.log
 [[ -d "$KIT/assets/training_photos" ]] || { echo "no $KIT: run training/gpu_kit.py first"; exit 2; }
 mkdir -p "$WORK/bin" "$WORK/snapshots"
 if compgen -G "$KIT/wheels/*.whl" > /dev/null; then
@@ -81,3 +81,7 @@ cp "$WORK/bundled.log" "$STYLEPIPE_HOME/" 2>/dev/null
 tar -cf "$OUT/result.tar" --exclude=checkpoint.prev.pt -C "$STYLEPIPE_HOME" .
 tar -cf "$OUT/snapshots.tar" -C "$WORK/snapshots" .
 ls -l "$OUT"
+}
+
+run_all 2>&1 | tee -a "$OUT/gpu.log"
+exit "${PIPESTATUS[0]}"
