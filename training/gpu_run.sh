@@ -40,7 +40,8 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 export STYLEPIPE="${STYLEPIPE:-$WORK/bin/stylepipe}" PYTHON="$PY" ASSETS="$KIT/assets"
 export STYLEPIPE_HOME="$WORK/home" DEVICE="${DEVICE:-cuda}" PRECISION="${PRECISION:-bf16}"
 export THREADS="${THREADS:-8}" WORKERS="${WORKERS:-8}" CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-2000}"
-export ONLY="${ONLY-mosaic}" STYLE_STEPS="${STYLE_STEPS:-5000}" FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-0}"
+export ONLY="${ONLY-mosaic}" STYLE_STEPS="${STYLE_STEPS:-5000}"
+export FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-0}"
 export LATE="${LATE-mosaic:40000:25}"
 
 # every new checkpoint's network, as fp16 safetensors named by run and step

@@ -39,7 +39,8 @@ STYLE_STEPS="${STYLE_STEPS:-5000}"
 FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-2000}"  # every style this far first (0: no first pass)
 SR_STEPS="${SR_STEPS:-3000}"
 SR_PIXEL_STEPS="${SR_PIXEL_STEPS:-3000}"
-# Late passes, NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR[:SCALES[:CONTENT_LAYER[:CONTENT_WEIGHT]]]]]] each:
+# Late passes, each NAME:STEPS:STYLE_WEIGHT[:STYLE_SIZE[:LAYER_WEIGHTS[:LR[:SCALES
+# [:CONTENT_LAYER[:CONTENT_WEIGHT]]]]]] (without the line break):
 # after STYLE_STEPS these styles go on to STEPS at another style weight ("" for none), from
 # a finished run at LR (default CONTINUE_LR) or the run's own rate if lower; one at another
 # style size (default 384), other style layer weights (default: LAYERS averaged), style
@@ -139,9 +140,10 @@ train() {  # train KIND NAME STEPS ARGS...
     if [[ -n "$criterion" && "$criterion" != "$wanted" ]]
     then
         # a resumed run keeps its criterion: a pass at another style size, layer weights,
-        # style scales or content layer starts a new run from the pack the finished one installed (the
-        # manifest records the change), at the pass's rate: its Adam starts afresh and warms
-        # up, so a rate the old run lowered for its own criterion does not bind it
+        # style scales or content layer starts a new run from the pack the finished one
+        # installed (the manifest records the change), at the pass's rate: its Adam starts
+        # afresh and warms up, so a rate the old run lowered for its own criterion does not
+        # bind it
         resume=(--restart --init-from "$STYLEPIPE_HOME/plugins/$name" --lr "$pack_lr")
     elif [[ -f "$checkpoint" ]]; then
         resume=(--resume --force)
