@@ -293,27 +293,35 @@ def test_a_late_pass_at_other_layer_weights_starts_a_new_run_from_the_pack(
     assert "--restart" in scream and "--style-layer-weights" not in scream
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
-def test_a_late_pass_at_other_style_scales_starts_a_new_run_at_its_own_rate(
-    tmp_path: Path,
-) -> None:
-    # mosaic's run went on at 1e-4 with the style at scale 1 alone: the pass measuring it
-    # at half scale too starts from its pack, at the pass's 3e-4 (a fresh Adam warms up);
-    # udnie's run already at those scales is resumed, and keeps its lower rate
+def late_pass_on_two_runs(tmp_path: Path, fields: str, **udnie_criterion: str) -> list[str]:
+    """The queue's calls for late passes ending in ``fields`` on mosaic's finished run (its
+    config from before the criterion options, at lr 1e-4) and on udnie's, already at
+    ``udnie_criterion``; checks that mosaic starts a new run from its pack and udnie's
+    run is resumed."""
     home = tmp_path / "home"
     write_finished_run(home, "mosaic", 15600, installed=15600, lr=1e-4, style_size=384)
     write_finished_run(
-        home, "udnie", 6000, installed=6000, lr=1e-4, style_size=384, style_scales="1,0.5"
+        home, "udnie", 6000, installed=6000, lr=1e-4, style_size=384, **udnie_criterion
     )
-    late = "mosaic:17000:18:::3e-4:1,0.5 udnie:7000:10:::3e-4:1,0.5"
+    late = f"mosaic:17000:18:::3e-4:{fields} udnie:7000:10:::3e-4:{fields}"
     done, calls = run_queue(tmp_path, "mosaic udnie", LATE=late)
     assert done.returncode == 0, done.stderr
     mosaic, udnie = calls
     assert "--restart" in mosaic and option(mosaic, "--init-from") == str(
         home / "plugins" / "mosaic"
     )
-    assert option(mosaic, "--style-scales") == "1,0.5" and float(option(mosaic, "--lr")) == 3e-4
     assert "--resume" in udnie and "--restart" not in udnie
+    return calls
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a bash script")
+def test_a_late_pass_at_other_style_scales_starts_a_new_run_at_its_own_rate(
+    tmp_path: Path,
+) -> None:
+    # the pass measuring the style at half scale too starts mosaic from its pack, at the
+    # pass's 3e-4 (a fresh Adam warms up); udnie's run, resumed, keeps its lower rate
+    mosaic, udnie = late_pass_on_two_runs(tmp_path, "1,0.5", style_scales="1,0.5")
+    assert option(mosaic, "--style-scales") == "1,0.5" and float(option(mosaic, "--lr")) == 3e-4
     assert option(udnie, "--style-scales") == "1,0.5" and option(udnie, "--lr") == "0.0001"
 
 
@@ -321,23 +329,11 @@ def test_a_late_pass_at_other_style_scales_starts_a_new_run_at_its_own_rate(
 def test_a_late_pass_at_another_content_layer_starts_a_new_run_from_the_pack(
     tmp_path: Path,
 ) -> None:
-    # mosaic's run measured the content at relu2_2 (its config predates the option): a pass
-    # at relu3_3 and content weight 1.3 starts from its pack; udnie's run is already there
-    home = tmp_path / "home"
-    write_finished_run(home, "mosaic", 12000, installed=12000, lr=1e-4, style_size=384)
-    write_finished_run(
-        home, "udnie", 6000, installed=6000, lr=1e-4, style_size=384, content_layer="relu3_3"
-    )
-    late = "mosaic:14000:35:::3e-4::relu3_3:1.3 udnie:7000:10:::3e-4::relu3_3:1.3"
-    done, calls = run_queue(tmp_path, "mosaic udnie", LATE=late)
-    assert done.returncode == 0, done.stderr
-    mosaic, udnie = calls
-    assert "--restart" in mosaic and option(mosaic, "--init-from") == str(
-        home / "plugins" / "mosaic"
-    )
-    for call in (mosaic, udnie):
+    # a pass at relu3_3 and content weight 1.3: mosaic's run measured the content at
+    # relu2_2 (its config predates the option), udnie's is already at relu3_3
+    calls = late_pass_on_two_runs(tmp_path, ":relu3_3:1.3", content_layer="relu3_3")
+    for call in calls:
         assert option(call, "--content-layer") == "relu3_3"
         assert option(call, "--content-weight") == "1.3"
-    assert "--resume" in udnie and "--restart" not in udnie
     _, plain = run_queue(tmp_path / "plain", "mosaic", LATE="mosaic:14000:35")
     assert "--content-layer" not in plain[0] and option(plain[0], "--content-weight") == "1"
