@@ -109,3 +109,24 @@ def test_the_gpu_run_trains_the_queue_on_cuda_from_the_kit_and_returns_it(
     with tarfile.open(out / "result.tar") as result:
         assert "./commands.log" in result.getnames()
     assert "queue: exit 0" in (out / "gpu.log").read_text()
+
+
+def test_every_checkpoint_is_kept_as_fp16_weights_named_by_run_and_step(tmp_path: Path) -> None:
+    import gpu_snapshots
+    import torch
+    from safetensors.torch import load_file
+    from stylepipe_training.checkpoint import save_checkpoint
+
+    runs, dest, stop = tmp_path / "runs", tmp_path / "snapshots", tmp_path / "stop"
+    dest.mkdir()
+    for name, task in (("mosaic", "style"), ("broken", "style")):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text(f'{{"task": "{task}"}}')
+    payload = {"task": "style", "step": 7, "net": {"conv.weight": torch.rand(2, 3)}}
+    save_checkpoint(runs / "mosaic", payload)
+    (runs / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    stop.touch()  # a last look, then it returns
+    assert gpu_snapshots.watch(runs, dest, stop) == [dest / "mosaic-7.safetensors"]
+    weights = load_file(dest / "mosaic-7.safetensors")
+    assert weights["conv.weight"].dtype == torch.float16
+    assert torch.allclose(weights["conv.weight"].float(), payload["net"]["conv.weight"], atol=1e-3)

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from stylepipe.ui import UI
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Wheels the GPU image lacks (its package list: /work/.library/device/KINDS.md).
 MISSING_THERE = ("platformdirs",)
@@ -75,12 +77,15 @@ def shrink_photos(source: Path, dest: Path, short_side: int, quality: int) -> tu
 def copy_files(source: Path, dest: Path, names: tuple[str, ...] | None = None) -> int:
     """``names`` (relative paths; default: every file) copied from ``source`` to ``dest``;
     returns the bytes copied."""
-    paths = [source / n for n in names] if names else sorted(source.rglob("*"))
-    missing = [str(p) for p in paths if names and not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"missing: {', '.join(missing)}")
+    if names:
+        paths = [source / name for name in names]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise FileNotFoundError(f"missing: {', '.join(missing)}")
+    else:
+        paths = [path for path in sorted(source.rglob("*")) if path.is_file()]
     total = 0
-    for path in (p for p in paths if p.is_file()):
+    for path in paths:
         target = dest / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -107,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=80, help="JPEG quality of the photos")
     parser.add_argument("--no-wheels", action="store_true", help="skip the wheels")
     args = parser.parse_args(argv)
+    ui = UI()
     needed = ("training_photos", "style_images", "loss_networks")
     missing = [name for name in needed if not (args.assets / name).is_dir()]
     if missing:
-        print(f"gpu_kit: {args.assets} lacks {', '.join(missing)}", file=sys.stderr)
+        ui.error(f"gpu_kit: {args.assets} lacks {', '.join(missing)}")
         return 2
     assets = args.out / "assets"
     shutil.rmtree(args.out, ignore_errors=True)
@@ -120,19 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         size += copy_files(args.assets / "style_images", assets / "style_images", STYLE_IMAGES)
     except FileNotFoundError as error:
-        print(f"gpu_kit: the bundled styles' paintings are {error}", file=sys.stderr)
+        ui.error(f"gpu_kit: the bundled styles' paintings are {error}")
         return 2
     size += copy_files(args.assets / "loss_networks", assets / "loss_networks")
     if not args.no_wheels:
         size += download_wheels(args.out / "wheels")
-    print(f"gpu_kit: {photos} photos, {size / 2**20:.1f} MiB in all, in {args.out}")
     if size > KIT_LIMIT:
-        print(
-            f"gpu_kit: over {KIT_LIMIT // 2**20} MiB: the device tool carries 64 MiB with the"
-            " checkout; lower --short-side or --quality",
-            file=sys.stderr,
+        ui.error(
+            f"gpu_kit: {size / 2**20:.1f} MiB, over {KIT_LIMIT // 2**20}: the device tool"
+            " carries 64 MiB with the checkout; lower --short-side or --quality"
         )
         return 1
+    ui.success(f"gpu_kit: {photos} photos, {size / 2**20:.1f} MiB in all, in {args.out}")
     return 0
 
 

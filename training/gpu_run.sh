@@ -12,8 +12,9 @@
 # what it trained comes back inside the call's limit. $OUT then holds:
 #   result.tar     the runs (checkpoint.pt: resume or --init-from it here), installed
 #                  packs, commands.log and the queue's log;
-#   snapshots.tar  the network's fp16 weights at every checkpoint, NAME-STEP.safetensors,
-#                  to be judged here over several checkpoints (their noise is large);
+#   snapshots.tar  the network's fp16 weights at every checkpoint, NAME-STEP.safetensors
+#                  (training/gpu_snapshots.py), to be judged here over several
+#                  checkpoints (their noise is large);
 #   gpu.log        this script's own log.
 # What trains: ONLY, LATE, STYLE_STEPS... as for the queue. The default takes the bundled
 # mosaic on to 40,000 steps, the paper's length, at style weight 25 (training/RECIPES.md).
@@ -26,62 +27,43 @@ PY="${PY:-python3}"
 WORK="${WORK:-/tmp/stylepipe-gpu}"
 
 run_all() {  # the whole run, its output also in $OUT/gpu.log
-[[ -d "$KIT/assets/training_photos" ]] || { echo "no $KIT: run training/gpu_kit.py first"; exit 2; }
-mkdir -p "$WORK/bin" "$WORK/snapshots"
-if compgen -G "$KIT/wheels/*.whl" > /dev/null; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" \
-        "$KIT"/wheels/*.whl || exit 2
-fi
-export PYTHONPATH="$WORK/site:$PWD:$PWD/plugins:$PWD/training${PYTHONPATH:+:$PYTHONPATH}"
-printf '#!/bin/sh\nexec %s -m stylepipe "$@"\n' "$PY" > "$WORK/bin/stylepipe"
-chmod +x "$WORK/bin/stylepipe"
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
+    if [[ ! -d "$KIT/assets/training_photos" ]]; then
+        echo "no $KIT: run training/gpu_kit.py first"; exit 2
+    fi
+    mkdir -p "$WORK/bin" "$WORK/snapshots"
+    if compgen -G "$KIT/wheels/*.whl" > /dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" \
+            "$KIT"/wheels/*.whl || exit 2
+    fi
+    export PYTHONPATH="$WORK/site:$PWD:$PWD/plugins:$PWD/training${PYTHONPATH:+:$PYTHONPATH}"
+    printf '#!/bin/sh\nexec %s -m stylepipe "$@"\n' "$PY" > "$WORK/bin/stylepipe"
+    chmod +x "$WORK/bin/stylepipe"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
 
-export STYLEPIPE="${STYLEPIPE:-$WORK/bin/stylepipe}" PYTHON="$PY" ASSETS="$KIT/assets"
-export STYLEPIPE_HOME="$WORK/home" DEVICE="${DEVICE:-cuda}" PRECISION="${PRECISION:-bf16}"
-export THREADS="${THREADS:-8}" WORKERS="${WORKERS:-8}" CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-2000}"
-export ONLY="${ONLY-mosaic}" STYLE_STEPS="${STYLE_STEPS:-5000}"
-export FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-0}"
-export LATE="${LATE-mosaic:40000:25}"
+    export STYLEPIPE="${STYLEPIPE:-$WORK/bin/stylepipe}" PYTHON="$PY" ASSETS="$KIT/assets"
+    export STYLEPIPE_HOME="$WORK/home" DEVICE="${DEVICE:-cuda}" PRECISION="${PRECISION:-bf16}"
+    export THREADS="${THREADS:-8}" WORKERS="${WORKERS:-8}"
+    export CHECKPOINT_EVERY="${CHECKPOINT_EVERY:-2000}"
+    export ONLY="${ONLY-mosaic}" STYLE_STEPS="${STYLE_STEPS:-5000}"
+    export FIRST_PASS_STEPS="${FIRST_PASS_STEPS:-0}"
+    export LATE="${LATE-mosaic:40000:25}"
 
-# every new checkpoint's network, as fp16 safetensors named by run and step
-"$PY" - "$STYLEPIPE_HOME/runs" "$WORK/snapshots" "$WORK/stop" <<'EOF' &
-import sys, time
-from pathlib import Path
-import torch
-from safetensors.torch import save_file
-runs, dest, stop = (Path(a) for a in sys.argv[1:])
-seen = {}
-while True:
-    last = stop.exists()
-    for ckpt in runs.glob("*/checkpoint.pt"):
-        mtime = ckpt.stat().st_mtime
-        if seen.get(ckpt) == mtime:
-            continue
-        try:
-            data = torch.load(ckpt, map_location="cpu", weights_only=False)
-        except Exception:  # caught mid-write: the next look takes it
-            continue
-        seen[ckpt] = mtime
-        net = {k: v.half().contiguous() for k, v in data["net"].items()}
-        save_file(net, str(dest / f"{ckpt.parent.name}-{int(data['step'])}.safetensors"))
-    if last:
-        break
-    time.sleep(2)
-EOF
-watcher=$!
+    # every new checkpoint's network, as fp16 safetensors named by run and step
+    "$PY" training/gpu_snapshots.py "$STYLEPIPE_HOME/runs" "$WORK/snapshots" "$WORK/stop" &
+    watcher=$!
 
-start=$SECONDS
-timeout -s TERM "$BUDGET" bash training/train_bundled.sh > "$WORK/bundled.log" 2>&1
-status=$?
-echo "queue: exit $status after $((SECONDS - start)) s (124: stopped at the budget, checkpointed)"
-grep -E "^== |step [0-9]+/" "$WORK/bundled.log" | tail -n 20
-touch "$WORK/stop"
-wait "$watcher"
-cp "$WORK/bundled.log" "$STYLEPIPE_HOME/" 2>/dev/null
-tar -cf "$OUT/result.tar" --exclude=checkpoint.prev.pt -C "$STYLEPIPE_HOME" .
-tar -cf "$OUT/snapshots.tar" -C "$WORK/snapshots" .
-ls -l "$OUT"
+    start=$SECONDS
+    timeout -s TERM "$BUDGET" bash training/train_bundled.sh > "$WORK/bundled.log" 2>&1
+    status=$?
+    echo "queue: exit $status after $((SECONDS - start)) s (124: stopped at the budget," \
+        "checkpointed)"
+    grep -E "^== |step [0-9]+/" "$WORK/bundled.log" | tail -n 20
+    touch "$WORK/stop"
+    wait "$watcher"
+    cp "$WORK/bundled.log" "$STYLEPIPE_HOME/" 2>/dev/null
+    tar -cf "$OUT/result.tar" --exclude=checkpoint.prev.pt -C "$STYLEPIPE_HOME" .
+    tar -cf "$OUT/snapshots.tar" -C "$WORK/snapshots" .
+    ls -l "$OUT"
 }
 
 run_all 2>&1 | tee -a "$OUT/gpu.log"
